@@ -1,0 +1,42 @@
+"""blackprop: train neural networks whose outputs feed a black-box program.
+
+    import blackprop as bp
+    digit = bp.Discrete(range(10))
+    add = bp.Program(lambda a, b: a + b, inputs=(digit, digit), output=bp.Discrete(range(19)))
+    layer = bp.BlackBox(add, bp.ISED(num_samples=100))
+    loss = layer.loss(p_a, p_b, target=sums)
+"""
+
+from .beliefs import Beliefs
+from .blackbox import BlackBox
+from .estimators import ESTIMATORS, Estimator, Exact, ISED, TooLargeToEnumerate, estimator
+from .program import FAILED, Program, ProgramStats
+from .semirings import SEMIRINGS, Semiring, semiring
+from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
+
+__version__ = "0.1.0"
+
+__all__ = sorted(
+    [
+        "Beliefs",
+        "BlackBox",
+        "Discrete",
+        "ESTIMATORS",
+        "Estimator",
+        "Exact",
+        "FAILED",
+        "ISED",
+        "Open",
+        "OutputSpaceError",
+        "Padded",
+        "Program",
+        "ProgramStats",
+        "SEMIRINGS",
+        "Semiring",
+        "Sequence",
+        "TooLargeToEnumerate",
+        "estimator",
+        "padded",
+        "semiring",
+    ]
+)

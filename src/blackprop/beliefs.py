@@ -1,0 +1,158 @@
+"""Beliefs: the network's per-variable distributions, validated and laid out as one tensor.
+
+Every program input becomes one or more *variables*: a Discrete argument is one variable, a
+Sequence argument of ``max_len`` positions is ``max_len`` variables. All variables of a batch are
+stacked into ``probs[batch, V, C]`` (``C`` the largest class count; missing classes have
+probability 0) with ``valid[batch, V]`` false on padded sequence positions. Estimators sample,
+gather and enumerate on this one layout, and a symbol tuple is a row of ``V`` class indices with
+``-1`` on invalid positions, which is also the program's cache key.
+
+Example:
+    >>> import torch
+    >>> from blackprop.spaces import Discrete
+    >>> b = Beliefs.from_inputs((Discrete(range(3)), Discrete(range(2))),
+    ...                         (torch.tensor([[.2, .3, .5]]), torch.tensor([[.4, .6]])))
+    >>> b.probs.shape, b.valid.tolist()
+    (torch.Size([1, 2, 3]), [[True, True]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._math import safe_log
+from .spaces import Discrete, Padded, Sequence, padded
+
+__all__ = ["Beliefs"]
+
+SUM_TOLERANCE = 1e-3
+
+
+@dataclass
+class Beliefs:
+    """``probs[B, V, C]``, ``log_probs[B, V, C]`` (-inf where p=0), ``valid[B, V]``, ``sizes[V]``."""
+
+    probs: torch.Tensor
+    log_probs: torch.Tensor
+    valid: torch.Tensor
+    sizes: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.probs.shape[0]
+
+    @property
+    def num_variables(self) -> int:
+        return self.probs.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.probs.device
+
+    @staticmethod
+    def from_inputs(spaces: SequenceABC[Discrete | Sequence], inputs: SequenceABC[Any]) -> Beliefs:
+        """Validate one tensor (or ``padded``) per input space and stack them."""
+        if len(inputs) != len(spaces):
+            raise TypeError(
+                f"the program takes {len(spaces)} input(s) ({', '.join(map(repr, spaces))}) but "
+                f"{len(inputs)} probability tensor(s) were given; pass one per input, in order"
+            )
+        blocks: list[torch.Tensor] = []
+        valids: list[torch.Tensor] = []
+        sizes: list[int] = []
+        batch: int | None = None
+        for position, (space, value) in enumerate(zip(spaces, inputs, strict=True)):
+            probs, valid = _one_input(position, space, value)
+            if batch is None:
+                batch = probs.shape[0]
+            elif probs.shape[0] != batch:
+                raise ValueError(
+                    f"input {position}: batch size {probs.shape[0]} differs from input 0's {batch}; "
+                    "every input must describe the same examples"
+                )
+            blocks.append(probs)
+            valids.append(valid)
+            sizes.extend([probs.shape[2]] * probs.shape[1])
+        width = max(sizes)
+        probs = torch.cat([torch.nn.functional.pad(b, (0, width - b.shape[2])) for b in blocks], dim=1)
+        valid = torch.cat(valids, dim=1)
+        return Beliefs(
+            probs=probs,
+            log_probs=safe_log(probs),
+            valid=valid,
+            sizes=torch.tensor(sizes, device=probs.device),
+        )
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``num_samples`` tuples per example, i.i.d. per variable: LongTensor ``[B, k, V]``.
+
+        Invalid positions get -1. One ``torch.multinomial`` call covers the whole batch.
+        """
+        B, V, C = self.probs.shape
+        flat = self.probs.detach().reshape(B * V, C).clone()
+        flat[~self.valid.reshape(-1), 0] = 1.0  # padded positions: any valid distribution, masked below
+        draws = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
+        draws = draws.reshape(B, V, num_samples).transpose(1, 2)
+        return draws.masked_fill(~self.valid.unsqueeze(1), -1)
+
+    def log_prob_terms(self, tuples: torch.Tensor) -> torch.Tensor:
+        """log p_v(x_v) of each variable of each tuple ``[B, k, V]``; 0 on invalid positions."""
+        index = tuples.clamp(min=0).transpose(1, 2)  # [B, V, k]
+        terms = torch.gather(self.log_probs, 2, index).transpose(1, 2)
+        return terms.masked_fill(tuples < 0, 0.0)
+
+
+def _one_input(position: int, space: Discrete | Sequence, value: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(space, Sequence):
+        if isinstance(value, tuple) and len(value) == 2:
+            second = torch.as_tensor(value[1])
+            value = padded(value[0], mask=second) if second.dtype == torch.bool else padded(value[0], lengths=second)
+        elif isinstance(value, torch.Tensor):
+            value = padded(value)
+        if not isinstance(value, Padded):
+            raise TypeError(
+                f"input {position} ({space!r}): expected padded(probs, lengths) or (probs, lengths), "
+                f"got {type(value).__name__}"
+            )
+        probs = value.probs
+        expected = (space.max_len, space.element.size)
+        if probs.shape[1:] != expected:
+            raise ValueError(
+                f"input {position} ({space!r}): probabilities must have shape [batch, {expected[0]}, "
+                f"{expected[1]}], got {list(probs.shape)}"
+            )
+        valid = torch.arange(space.max_len, device=probs.device).unsqueeze(0) < value.lengths.unsqueeze(1)
+    else:
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"input {position} ({space!r}): expected a tensor, got {type(value).__name__}")
+        if value.dim() != 2 or value.shape[1] != space.size:
+            raise ValueError(
+                f"input {position} ({space!r}): probabilities must have shape [batch, {space.size}], "
+                f"got {list(value.shape)}"
+            )
+        probs = value.unsqueeze(1)
+        valid = torch.ones(probs.shape[:2], dtype=torch.bool, device=probs.device)
+    _check_distribution(position, probs, valid)
+    return probs, valid
+
+
+def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor) -> None:
+    if not probs.is_floating_point():
+        raise TypeError(f"input {position}: probabilities must be a float tensor, got {probs.dtype}")
+    detached = probs.detach()
+    if bool(torch.isnan(detached).any()):
+        raise ValueError(f"input {position}: probabilities contain NaN; check the network's outputs")
+    if bool((detached < 0).any()):
+        raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first")
+    sums = detached.sum(dim=-1)
+    bad = valid & ((sums - 1).abs() > SUM_TOLERANCE)
+    if bool(bad.any()):
+        worst = sums[bad][0].item()
+        raise ValueError(
+            f"input {position}: probabilities must sum to 1 over the last dimension (found {worst:.4f}); "
+            "apply softmax to the network's logits"
+        )

@@ -1,0 +1,87 @@
+"""Exact: enumerate every symbol tuple and sum probabilities per output.
+
+    p(y) = sum_{x : P(x) = y} prod_v p_v(x_v)
+
+This is what an exact probabilistic logic program (DeepProbLog, Scallop without top-k) computes
+on small spaces; the loss is -log p(y). The program runs once per tuple of the product space
+(memoised, so only on the first batch). Sequence inputs are enumerated for each distinct length
+pattern in the batch.
+
+Example: p_a=[.1,.6,.3], p_b=[.2,.1,.7], P=a+b gives p = [.02, .13, .19, .45, .21].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..beliefs import Beliefs
+from ..program import Program
+from ..semirings import SEMIRINGS
+from ._base import Estimator, check_positive_int, nll_of_target
+
+__all__ = ["Exact", "TooLargeToEnumerate"]
+
+
+class TooLargeToEnumerate(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Exact(Estimator):
+    """Exhaustive enumeration when the input product space has at most ``max_tuples`` tuples."""
+
+    max_tuples: int = 1_000_000
+
+    name: ClassVar[str] = "exact"
+    differentiable_forward: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_positive_int("Exact", "max_tuples", self.max_tuples)
+
+    def log_probs(self, program: Program, beliefs: Beliefs) -> torch.Tensor:
+        """log p(y) ``[B, |outputs|]``."""
+        sizes = beliefs.sizes.tolist()
+        patterns, group = torch.unique(beliefs.valid, dim=0, return_inverse=True)
+        total = sum(math.prod(s for s, ok in zip(sizes, p, strict=True) if ok) for p in patterns.tolist())
+        if total > self.max_tuples:
+            raise TooLargeToEnumerate(
+                f"Exact: the input space has {total:,} tuples, above max_tuples={self.max_tuples:,}; "
+                "use a sampling estimator (e.g. ISED) or raise max_tuples"
+            )
+        enumerated = []
+        for pattern in patterns.tolist():
+            tuples = enumerate_tuples(sizes, pattern, beliefs.device)
+            enumerated.append((tuples, program.evaluate(tuples)))
+        ring = SEMIRINGS["add-mult"]
+        result = torch.full(
+            (beliefs.batch_size, program.output.size), float("-inf"), dtype=beliefs.probs.dtype, device=beliefs.device
+        )
+        for index, (tuples, outputs) in enumerate(enumerated):
+            rows = (group == index).nonzero().squeeze(1)
+            sub = Beliefs(beliefs.probs[rows], beliefs.log_probs[rows], beliefs.valid[rows], beliefs.sizes)
+            expanded = tuples.unsqueeze(0).expand(rows.shape[0], -1, -1)
+            scores = ring.combine(sub.log_prob_terms(expanded), expanded >= 0)
+            log_p = ring.aggregate(scores, outputs.unsqueeze(0).expand(rows.shape[0], -1), program.output.size)
+            result = result.index_copy(0, rows, log_p)
+        return result
+
+    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+        return self.log_probs(program, beliefs).exp()
+
+    def loss(
+        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+    ) -> torch.Tensor:
+        log_p = self.log_probs(program, beliefs)
+        if target.max().item() >= log_p.shape[1]:
+            log_p = torch.nn.functional.pad(log_p, (0, program.output.size - log_p.shape[1]), value=float("-inf"))
+        return nll_of_target(log_p, target.to(log_p.device))
+
+
+def enumerate_tuples(sizes: list[int], valid: list[bool], device: torch.device) -> torch.Tensor:
+    """All tuples ``[M, V]`` over the valid variables (-1 elsewhere), in lexicographic order."""
+    ranges = [torch.arange(s, device=device) if ok else torch.full((1,), -1, device=device) for s, ok in zip(sizes, valid, strict=True)]
+    return torch.cartesian_prod(*ranges).reshape(-1, len(sizes))

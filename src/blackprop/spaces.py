@@ -1,0 +1,205 @@
+"""Symbol spaces: what a network predicts and what a program returns.
+
+* ``Discrete(values)``: a finite, ordered set of hashable symbols. A network gives one
+  probability vector ``[batch, len(values)]`` per variable.
+* ``Sequence(element, max_len)``: a variable-length list of ``element`` symbols, given as
+  ``[batch, max_len, len(element)]`` probabilities plus lengths or a mask (see ``padded``).
+  Positions past an example's length never reach the program.
+* ``Open(canonical=None)``: an output space whose vocabulary is discovered from program outputs.
+  Indices are assigned in order of first appearance and never change, so ``layer(...)`` columns
+  stay stable across batches (the result only gains columns).
+
+Example:
+    >>> digit = Discrete(range(10))
+    >>> digit.index(7), digit.size
+    (7, 10)
+    >>> rooms = Open()
+    >>> rooms.index("kitchen"), rooms.index("office"), rooms.index("kitchen")
+    (0, 1, 0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterable, Sequence as SequenceABC
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["Discrete", "Open", "Padded", "Sequence", "Space", "padded"]
+
+
+class OutputSpaceError(ValueError):
+    """A program returned a value its output space does not contain."""
+
+
+class Discrete:
+    """A finite ordered set of hashable symbols; ``index(v)`` gives the column of ``v``."""
+
+    is_open = False
+
+    def __init__(self, values: Iterable[Hashable]):
+        self.values: tuple[Any, ...] = tuple(values)
+        if not self.values:
+            raise ValueError("Discrete(values): values is empty; give at least one symbol, e.g. Discrete(range(10))")
+        self._index: dict[Any, int] = {}
+        for position, value in enumerate(self.values):
+            try:
+                key = _key(value)
+            except TypeError as error:
+                raise TypeError(f"Discrete(values): value {value!r} is not hashable ({error})") from None
+            if key in self._index:
+                raise ValueError(f"Discrete(values): value {value!r} appears twice; symbols must be distinct")
+            self._index[key] = position
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(v) for v in self.values[:6])
+        more = ", ..." if len(self.values) > 6 else ""
+        return f"Discrete([{shown}{more}], size={self.size})"
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            return _key(value) in self._index
+        except TypeError:
+            return False
+
+    def index(self, value: Any) -> int:
+        """Column of ``value``; raises ``OutputSpaceError`` naming the value if it is absent."""
+        try:
+            return self._index[_key(value)]
+        except (KeyError, TypeError):
+            raise OutputSpaceError(
+                f"value {value!r} is not in {self!r}; widen the space or use Open() to discover values"
+            ) from None
+
+    def encode(self, values: Any) -> torch.Tensor:
+        """Indices of a batch of values (a tensor or a list) as a LongTensor ``[batch]``."""
+        items = values.tolist() if isinstance(values, torch.Tensor) else list(values)
+        return torch.tensor([self.index(v) for v in items], dtype=torch.long)
+
+
+class Open:
+    """An output space whose vocabulary grows as programs return new values.
+
+    ``canonical`` maps a raw output to the key that decides equality (default: the value itself),
+    e.g. ``Open(canonical=lambda x: round(x, 2))`` for float outputs compared to 0.01.
+    """
+
+    is_open = True
+
+    def __init__(self, canonical: Callable[[Any], Hashable] | None = None):
+        self.canonical = canonical
+        self.values: list[Any] = []
+        self._index: dict[Any, int] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"Open(size={self.size})"
+
+    def __contains__(self, value: object) -> bool:
+        return self._canon(value) in self._index
+
+    def _canon(self, value: Any) -> Any:
+        return _key(self.canonical(value) if self.canonical is not None else value)
+
+    def index(self, value: Any) -> int:
+        """Column of ``value``, adding it to the vocabulary on first sight."""
+        key = self._canon(value)
+        position = self._index.get(key)
+        if position is None:
+            position = len(self.values)
+            self._index[key] = position
+            self.values.append(value)
+        return position
+
+    def encode(self, values: Any) -> torch.Tensor:
+        items = values.tolist() if isinstance(values, torch.Tensor) else list(values)
+        return torch.tensor([self.index(v) for v in items], dtype=torch.long)
+
+
+class Sequence:
+    """A list of 0..max_len ``element`` symbols; one probability vector per position."""
+
+    def __init__(self, element: Discrete, max_len: int):
+        if not isinstance(element, Discrete):
+            raise TypeError(f"Sequence(element, max_len): element must be a Discrete space, got {element!r}")
+        if not isinstance(max_len, int) or max_len < 1:
+            raise ValueError(f"Sequence(element, max_len): max_len must be an int >= 1, got {max_len!r}")
+        self.element = element
+        self.max_len = max_len
+
+    def __repr__(self) -> str:
+        return f"Sequence({self.element!r}, max_len={self.max_len})"
+
+
+Space = Discrete | Sequence
+
+
+@dataclass(frozen=True)
+class Padded:
+    """Probabilities ``[batch, max_len, classes]`` of a Sequence input plus the valid length of each row."""
+
+    probs: torch.Tensor
+    lengths: torch.Tensor
+
+
+def padded(probs: torch.Tensor, lengths: Any = None, mask: Any = None) -> Padded:
+    """Bundle sequence probabilities with ``lengths`` ([batch] ints) or a ``mask`` ([batch, max_len] bools).
+
+    A mask must be a prefix mask (True for the first ``length`` positions). Without either, every
+    position is valid.
+    """
+    if not isinstance(probs, torch.Tensor) or probs.dim() != 3:
+        raise ValueError(
+            f"padded(probs, ...): probs must be a [batch, max_len, classes] tensor, got "
+            f"{tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__}"
+        )
+    batch, max_len = probs.shape[0], probs.shape[1]
+    if lengths is not None and mask is not None:
+        raise ValueError("padded(probs, ...): give lengths or mask, not both")
+    if mask is not None:
+        mask = torch.as_tensor(mask, dtype=torch.bool, device=probs.device)
+        if mask.shape != (batch, max_len):
+            raise ValueError(f"padded: mask must have shape {(batch, max_len)}, got {tuple(mask.shape)}")
+        lengths = mask.sum(dim=1)
+        prefix = torch.arange(max_len, device=probs.device).unsqueeze(0) < lengths.unsqueeze(1)
+        if not torch.equal(prefix, mask):
+            raise ValueError("padded: mask must be True on a prefix of each row (valid positions first)")
+    elif lengths is None:
+        lengths = torch.full((batch,), max_len, dtype=torch.long, device=probs.device)
+    lengths = torch.as_tensor(lengths, dtype=torch.long, device=probs.device)
+    if lengths.shape != (batch,):
+        raise ValueError(f"padded: lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    if bool(((lengths < 0) | (lengths > max_len)).any()):
+        raise ValueError(f"padded: lengths must lie in 0..{max_len}, got {lengths.tolist()}")
+    return Padded(probs, lengths)
+
+
+def _key(value: Any) -> Any:
+    """Hashable identity of a symbol; floats that are whole numbers equal their int (3.0 == 3)."""
+    if isinstance(value, torch.Tensor):
+        value = value.item() if value.numel() == 1 else tuple(value.tolist())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return tuple(_key(v) for v in value)
+    hash(value)
+    return value
+
+
+def is_sequence_of_spaces(spaces: Any) -> bool:
+    return isinstance(spaces, SequenceABC) and all(isinstance(s, (Discrete, Sequence)) for s in spaces)

@@ -1,0 +1,82 @@
+"""The Task record: everything one benchmark needs, in one place.
+
+A task owns its program, its perception model, its data and its default hyper-parameters; the
+CLI, the benchmark grid and the parametrised tests all read tasks from the registry.
+
+* ``TaskData``: a pool of images plus, per example, the indices of its images in the pool
+  (``index[N, n]``, -1 on padding), the true symbols where known, and the label values.
+* ``Task.model()`` returns a ``torch.nn.Module`` mapping a batch of images ``[B, n, ...]`` to the
+  tuple of layer inputs (one probability tensor per program input).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..program import Program
+
+__all__ = ["Defaults", "Task", "TaskData", "task_seed"]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Training settings of a task (the paper's unless documented otherwise)."""
+
+    epochs: int = 10
+    lr: float = 1e-4
+    batch_size: int = 16
+    num_samples: int = 100
+    train_size: int = 5000
+    test_size: int = 500
+
+
+@dataclass
+class TaskData:
+    """Examples of one split: ``pool[index[i]]`` are example i's images, ``labels[i]`` its label."""
+
+    pool: torch.Tensor
+    index: torch.Tensor
+    labels: list[Any]
+    symbols: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def images(self, rows: torch.Tensor) -> torch.Tensor:
+        """Images of the given examples, ``[len(rows), n, ...]`` (zeros on padding)."""
+        index = self.index[rows]
+        images = self.pool[index.clamp(min=0)]
+        mask = (index >= 0).reshape(*index.shape, *([1] * (images.dim() - 2)))
+        return images * mask
+
+    def label_values(self, rows: torch.Tensor) -> list[Any]:
+        return [self.labels[i] for i in rows.tolist()]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark: name, program and model factories, data loader, defaults, paper figures."""
+
+    name: str
+    description: str
+    make_program: Callable[[], Program]
+    make_model: Callable[[], torch.nn.Module]
+    load_data: Callable[[str, int, int], TaskData]
+    defaults: Defaults = field(default_factory=Defaults)
+    paper: dict[str, float] = field(default_factory=dict)
+    family: str = "mnist-r"
+    data_seed: int = 0
+
+    def data(self, split: str, size: int) -> TaskData:
+        """The ``split`` examples, fixed by the task's own seed (never the run's)."""
+        return self.load_data(split, size, task_seed(self.name, split, self.data_seed))
+
+
+def task_seed(name: str, split: str, base: int = 0) -> int:
+    """A stable seed per (task, split), independent of Python's hash randomisation."""
+    return (zlib.crc32(f"{name}/{split}".encode()) + base) % (2**31)

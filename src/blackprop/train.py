@@ -1,0 +1,257 @@
+"""The training loop: a task's network, its program behind an estimator, Adam, and evaluation.
+
+    result = train(RunConfig(task="sum2", method="ised", epochs=1, seed=0))
+    result["test_accuracy"]   # a fraction, argmax symbols through the program
+
+Evaluation is the same for every method: each test example's most likely symbols go through the
+program, and the output is compared with the label. Each epoch appends a row to
+``result["history"]`` (and calls ``on_epoch``); with ``checkpoint`` set, the state after each
+epoch is saved atomically and a re-run of the same config resumes from it, ending with the same
+metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .blackbox import BlackBox
+from .estimators import ESTIMATORS, estimator
+from .spaces import OutputSpaceError
+from .tasks import Task, TaskData, get_task
+
+__all__ = ["RunConfig", "evaluate", "train"]
+
+
+@dataclass
+class RunConfig:
+    """One training run. Settings left as None take the task's defaults."""
+
+    task: str
+    method: str = "ised"
+    seed: int = 0
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    num_samples: int | None = None
+    train_size: int | None = None
+    test_size: int | None = None
+    estimator_settings: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    device: str = "auto"
+    checkpoint: str | None = None
+    progress: bool = True
+
+    def resolved(self, task: Task) -> RunConfig:
+        """A copy with every None setting replaced by the task default."""
+        d = task.defaults
+        return dataclasses.replace(
+            self,
+            epochs=d.epochs if self.epochs is None else self.epochs,
+            lr=d.lr if self.lr is None else self.lr,
+            batch_size=d.batch_size if self.batch_size is None else self.batch_size,
+            num_samples=d.num_samples if self.num_samples is None else self.num_samples,
+            train_size=d.train_size if self.train_size is None else self.train_size,
+            test_size=d.test_size if self.test_size is None else self.test_size,
+        )
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "num_samples", "train_size", "test_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not (isinstance(self.lr, float) and self.lr > 0):
+            raise ValueError(f"lr must be a float > 0, got {self.lr!r}")
+        if self.method not in ESTIMATORS:
+            raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
+
+
+def make_estimator(config: RunConfig) -> Any:
+    cls = ESTIMATORS[config.method]
+    settings = dict(config.estimator_settings)
+    if "num_samples" in {f.name for f in dataclasses.fields(cls)}:
+        settings.setdefault("num_samples", config.num_samples)
+    return estimator(config.method, **settings)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    task = get_task(config.task)
+    config = config.resolved(task)
+    config.validate()
+    assert config.epochs and config.batch_size and config.train_size and config.test_size and config.lr
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+
+    torch.manual_seed(config.seed)  # network initialisation and dropout; the data has its own seed
+    train_data = task.data("train", config.train_size)
+    test_data = task.data("test", config.test_size)
+    model = task.make_model().to(device)
+    program = task.make_program()
+    layer = BlackBox(program, make_estimator(config), seed=config.seed).to(device)
+    optimizer = torch.optim.Adam(list(model.parameters()) + list(layer.parameters()), lr=config.lr)
+    shuffle = torch.Generator().manual_seed(config.seed)
+
+    history: list[dict[str, Any]] = []
+    start_epoch, elapsed = 0, 0.0
+    checkpoint = Path(config.checkpoint) if config.checkpoint else None
+    if checkpoint and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] != _identity(config):
+            raise ValueError(f"checkpoint {checkpoint} belongs to another run config; delete it or pick another path")
+        model.load_state_dict(state["model"])
+        layer.load_state_dict(state["layer"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        _restore_program(program, state["program"])
+        gen = layer.generator(device)
+        if gen is not None and state["layer_rng"] is not None:
+            gen.set_state(state["layer_rng"])
+        history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
+
+    for epoch in range(start_epoch, config.epochs):
+        began = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_data), generator=shuffle)
+        batches = order.split(config.batch_size)
+        total_loss = 0.0
+        bar = tqdm(batches, desc=f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}",
+                   disable=not (config.progress and sys.stderr.isatty()), leave=False)
+        for rows in bar:
+            images = train_data.images(rows).to(device)
+            loss = layer.loss(*model(images), target=train_data.label_values(rows))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{task.name}: loss became {loss.item()} at epoch {epoch + 1}; lower lr")
+        elapsed += time.perf_counter() - began
+        metrics = evaluate(model, layer, test_data, device)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / len(batches),
+            **metrics,
+            "seconds": round(elapsed, 3),
+            "program_calls": program.stats.calls,
+        }
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        if checkpoint:
+            _save(checkpoint, {
+                "config": _identity(config), "epoch": epoch + 1, "elapsed": elapsed, "history": history,
+                "model": model.state_dict(), "layer": layer.state_dict(), "optimizer": optimizer.state_dict(),
+                "shuffle": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
+                "program": _program_state(program),
+            })
+
+    final = history[-1] if history else evaluate(model, layer, test_data, device)
+    return {
+        "task": task.name,
+        "method": config.method,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "num_samples": config.num_samples,
+        "train_size": config.train_size,
+        "test_size": config.test_size,
+        "estimator": {"name": layer.estimator.name, **layer.estimator.settings()},
+        "test_accuracy": final["test_accuracy"],
+        "symbol_accuracy": final.get("symbol_accuracy"),
+        "seconds": round(elapsed, 3),
+        "program_calls": program.stats.calls,
+        "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
+        "program_failures": program.stats.failures,
+        "history": history,
+        "device": str(device),
+        "version": __version__,
+        "commit": git_commit(),
+    }
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: torch.device) -> dict[str, Any]:
+    """Task accuracy (argmax symbols through the program) and, where labels exist, symbol accuracy."""
+    model.eval()
+    output = layer.program.output
+    correct, symbol_hits, symbol_total = 0, 0, 0
+    for rows in torch.arange(len(data)).split(256):
+        images = data.images(rows).to(device)
+        inputs = model(images)
+        predictions = layer.predict(*inputs)
+        for predicted, label in zip(predictions, data.label_values(rows), strict=True):
+            correct += _same(output, predicted, label)
+        if data.symbols is not None and hasattr(model, "symbols"):
+            truth = data.symbols[rows]
+            guess = model.symbols(images).cpu()
+            valid = truth >= 0
+            symbol_hits += int(((guess == truth) & valid).sum())
+            symbol_total += int(valid.sum())
+    metrics: dict[str, Any] = {"test_accuracy": correct / len(data)}
+    if symbol_total:
+        metrics["symbol_accuracy"] = symbol_hits / symbol_total
+    return metrics
+
+
+def _same(space: Any, predicted: Any, label: Any) -> bool:
+    if predicted is None:
+        return False
+    try:
+        return bool(space.index(predicted) == space.index(label))
+    except OutputSpaceError:
+        return False
+
+
+def _identity(config: RunConfig) -> dict[str, Any]:
+    keep = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("threads", "checkpoint", "progress")}
+    return keep
+
+
+def _program_state(program: Any) -> dict[str, Any]:
+    return {"memo": dict(program._memo), "values": list(program.output.values), "stats": dataclasses.asdict(program.stats)}
+
+
+def _restore_program(program: Any, state: dict[str, Any]) -> None:
+    if getattr(program.output, "is_open", False):
+        for value in state["values"]:
+            program.output.index(value)
+    program._memo.update(state["memo"])
+    for key, value in state["stats"].items():
+        setattr(program.stats, key, value)
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
