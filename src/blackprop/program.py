@@ -28,7 +28,8 @@ import pickle
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Sequence as SequenceABC
+from collections.abc import Callable
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -21,7 +21,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence as SequenceABC
+from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any
 

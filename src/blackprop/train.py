@@ -202,9 +202,10 @@ def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: to
         predictions = layer.predict(*inputs)
         for predicted, label in zip(predictions, data.label_values(rows), strict=True):
             correct += _same(output, predicted, label)
-        if data.symbols is not None and hasattr(model, "symbols"):
+        symbols_of = getattr(model, "symbols", None)
+        if data.symbols is not None and callable(symbols_of):
             truth = data.symbols[rows]
-            guess = model.symbols(images).cpu()
+            guess = symbols_of(images).cpu()
             valid = truth >= 0
             symbol_hits += int(((guess == truth) & valid).sum())
             symbol_total += int(valid.sum())

@@ -8,7 +8,7 @@ the label is the program applied to the true digits. The draw depends only on th
 |---|---|---|---|
 | sum2, sum3, sum4, sum-n | a+b(+c...) | n | 0..9n |
 | mult2 | a*b | 2 | the 37 distinct products |
-| mod2 | a % (b+1) | 2 | 0..8 |
+| mod2 | a % (b+1) | 2 | 0..9 (9 % 10 = 9) |
 | add-mod-3 | (a+b) % 3 | 2 | 0..2 |
 | add-sub | a+b-c | 3 | -9..18 |
 | less-than | a<b | 2 | False, True |
@@ -163,7 +163,7 @@ def mnist_r_tasks() -> list[Task]:
         digit_task("sum3", sum_digits, 3, Discrete(range(28)), "a + b + c", _paper(93.80, 91.86, 94.39, 19.40, 66.24, 5.48, 95.10)),
         digit_task("sum4", sum_digits, 4, Discrete(range(37)), "a + b + c + d", _paper(None, 80.10, 78.10, 13.84, 13.02, 4.86, 94.10)),
         digit_task("mult2", mult2, 2, products, "a * b", _paper(95.43, 87.26, 96.25, 96.62, 96.32, 5.34, 96.02)),
-        digit_task("mod2", mod2, 2, Discrete(range(9)), "a % (b + 1)", _paper(96.34, 77.98, 96.89, 94.40, 93.88, 20.02, 96.68)),
+        digit_task("mod2", mod2, 2, Discrete(range(10)), "a % (b + 1)", _paper(96.34, 77.98, 96.89, 94.40, 93.88, 20.02, 96.68)),
         digit_task("add-mod-3", add_mod_3, 2, Discrete(range(3)), "(a + b) % 3", _paper(95.28, 75.12, 77.44, 95.42, 94.02, 33.38, 83.76)),
         digit_task("add-sub", add_sub, 3, Discrete(range(-9, 19)), "a + b - c", _paper(93.86, 92.02, 93.95, 17.86, 70.12, 5.26, 95.32)),
         digit_task("less-than", less_than, 2, BOOL, "a < b", _paper(96.60, 80.02, 94.75, 78.92, 78.20, 49.30, 96.22)),

@@ -1,0 +1,164 @@
+"""Markdown tables and PNG plots from JSONL results files (``blackprop report``).
+
+For each results file: a method x task table of test accuracy (mean +- std over seeds, the number
+of seeds, and the paper's figure in brackets), a table of training seconds and program calls per
+epoch, the commands that produced the rows, and one PNG per task with test accuracy per epoch.
+Runs of one method with different settings (an ablation) appear as separate rows, labelled by the
+settings that differ.
+
+    blackprop report results/mnist_r.jsonl --out RESULTS.md
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["load_results", "render_markdown", "write_report"]
+
+SETTING_FIELDS = ("epochs", "lr", "batch_size", "num_samples", "train_size", "test_size")
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _settings(row: dict[str, Any]) -> dict[str, Any]:
+    out = {f: row.get(f) for f in SETTING_FIELDS}
+    estimator = dict(row.get("estimator") or {})
+    estimator.pop("name", None)
+    estimator.pop("num_samples", None)
+    out.update(estimator)
+    return out
+
+
+def _variant_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """A short label per distinct settings signature of one method: the settings that vary."""
+    signatures = {json.dumps(_settings(r), sort_keys=True): _settings(r) for r in rows}
+    if len(signatures) == 1:
+        return {key: "" for key in signatures}
+    varying = [k for k in next(iter(signatures.values())) if len({json.dumps(s.get(k)) for s in signatures.values()}) > 1]
+    return {key: ", ".join(f"{k}={s.get(k)}" for k in varying) for key, s in signatures.items()}
+
+
+def _paper(task: str, method: str) -> float | None:
+    try:
+        from .tasks import get_task
+
+        return get_task(task).paper.get(method)
+    except ValueError:
+        return None
+
+
+def _cell(values: list[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {std:.2f} ({len(values)})"
+
+
+def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
+    """One section for one results file."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[str, dict[str, str]] = {m: _variant_labels([r for r in rows if r["method"] == m]) for m in methods}
+    for row in rows:
+        key = json.dumps(_settings(row), sort_keys=True)
+        groups[(row["method"], labels[row["method"]][key])][row["task"]].append(row)
+
+    lines = [f"## {path.name}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure].", ""]
+    lines.append("| method | " + " | ".join(tasks) + " |")
+    lines.append("|---" * (len(tasks) + 1) + "|")
+    for (method, label), by_task in groups.items():
+        name = f"{method} ({label})" if label else method
+        cells = []
+        for task in tasks:
+            runs = by_task.get(task, [])
+            paper = _paper(task, method)
+            text = _cell([r["test_accuracy"] for r in runs]) if runs else "–"
+            if paper is not None:
+                text += f" [{paper:.2f}]"
+            cells.append(text)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    lines += ["", "Training seconds per run and program calls per epoch (means over seeds).", ""]
+    lines.append("| method | " + " | ".join(tasks) + " |")
+    lines.append("|---" * (len(tasks) + 1) + "|")
+    for (method, label), by_task in groups.items():
+        name = f"{method} ({label})" if label else method
+        cells = []
+        for task in tasks:
+            runs = by_task.get(task, [])
+            if not runs:
+                cells.append("–")
+                continue
+            seconds = statistics.fmean(r["seconds"] for r in runs)
+            calls = statistics.fmean(r["program_calls"] / max(1, r["epochs"]) for r in runs)
+            cells.append(f"{seconds:.0f}s, {calls:,.0f} calls")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    settings = sorted({json.dumps(_settings(r), sort_keys=True) for r in rows})
+    lines += ["", "Settings of these rows:", ""]
+    lines += [f"- `{s}`" for s in settings[:20]]
+    commands = sorted({r["command"] for r in rows if r.get("command")})
+    if commands:
+        lines += ["", "Produced by:", ""] + [f"- `{c}`" for c in commands]
+    commits = sorted({str(r.get("commit")) for r in rows})
+    lines += ["", f"Package commits: {', '.join(commits)}.", ""]
+    return "\n".join(lines)
+
+
+def plot_histories(rows: list[dict[str, Any]], folder: Path, stem: str) -> list[Path]:
+    """One PNG per task: mean test accuracy per epoch for each method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        figure, axis = plt.subplots(figsize=(5, 3.5))
+        by_method: dict[str, list[list[float]]] = defaultdict(list)
+        for r in rows:
+            if r["task"] == task and r.get("history"):
+                by_method[r["method"]].append([h["test_accuracy"] for h in r["history"]])
+        for method, curves in by_method.items():
+            length = min(len(c) for c in curves)
+            mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
+            axis.plot(range(1, length + 1), [100 * m for m in mean], marker="o", markersize=3, label=method)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_title(f"{task} ({stem})")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        figure.tight_layout()
+        target = folder / f"{stem}_{task}.png"
+        figure.savefig(target, dpi=80)
+        plt.close(figure)
+        written.append(target)
+    return written
+
+
+def write_report(paths: list[Path], out: Path, plots: Path | None) -> None:
+    sections = ["# Results", "", "Generated by `blackprop report " + " ".join(str(p) for p in paths) + f" --out {out}`.", ""]
+    for path in paths:
+        rows = load_results(path)
+        if not rows:
+            sections.append(f"## {path.name}\n\n(no finished runs yet)\n")
+            continue
+        sections.append(render_markdown(path, rows))
+        if plots is not None:
+            images = plot_histories(rows, plots, path.stem)
+            sections.append("Plots: " + ", ".join(f"[{p.name}]({p.as_posix()})" for p in images) + "\n")
+    out.write_text("\n".join(sections))

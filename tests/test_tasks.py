@@ -1,0 +1,118 @@
+"""MNIST-R tasks: labels from an independent formula, data fixed by the task seed, a learning smoke test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from blackprop.cli import main
+from blackprop.tasks import MNIST_R, get_task
+from blackprop.train import RunConfig, train
+
+# Each task's label written independently of the task module, on a [N, n] tensor of true digits.
+INDEPENDENT = {
+    "sum2": lambda d: d.sum(1),
+    "sum3": lambda d: d.sum(1),
+    "sum4": lambda d: d.sum(1),
+    "mult2": lambda d: d[:, 0] * d[:, 1],
+    "mod2": lambda d: torch.remainder(d[:, 0], d[:, 1] + 1),
+    "add-mod-3": lambda d: (d[:, 0] + d[:, 1]) % 3,
+    "add-sub": lambda d: d[:, 0] + d[:, 1] - d[:, 2],
+    "less-than": lambda d: d[:, 0] < d[:, 1],
+    "equal": lambda d: d[:, 0] == d[:, 1],
+    "not-3-or-4": lambda d: (d[:, 0] != 3) & (d[:, 0] != 4),
+    "count-3-4": lambda d: ((d == 3) | (d == 4)).sum(1),
+}
+
+
+def test_all_eleven_tasks_are_registered():
+    assert sorted(MNIST_R) == sorted(INDEPENDENT)
+
+
+@pytest.mark.parametrize("name", sorted(INDEPENDENT))
+def test_program_on_true_digits_reproduces_labels(name):
+    task = get_task(name)
+    data = task.data("test", 300)
+    expected = INDEPENDENT[name](data.symbols).tolist()
+    assert data.labels == expected
+    program = task.make_program()
+    assert program.evaluate(data.symbols).tolist() == [program.output.index(v) for v in expected]
+    # the images really are of those digits
+    pool_labels = __import__("blackprop.tasks.mnist_r", fromlist=["mnist_pool"]).mnist_pool("test")[1]
+    assert torch.equal(pool_labels[data.index], data.symbols)
+
+
+def test_data_is_class_balanced():
+    data = get_task("count-3-4").data("train", 2000)
+    counts = torch.bincount(data.symbols.flatten(), minlength=10).float()
+    assert (counts / counts.sum() - 0.1).abs().max() < 0.01  # 16,000 digits: sd of a share is 0.0024
+
+
+def test_same_task_seed_same_data_whatever_the_global_seed():
+    torch.manual_seed(1)
+    first = get_task("sum3").data("train", 50)
+    torch.manual_seed(2)
+    import random
+
+    import numpy as np
+
+    random.seed(5)
+    np.random.seed(5)
+    second = get_task("sum3").data("train", 50)
+    assert torch.equal(first.index, second.index) and first.labels == second.labels
+    assert not torch.equal(get_task("sum3").data("test", 50).index, first.index)
+
+
+def test_sum_n_for_any_n():
+    task = get_task("sum16")
+    assert task.family == "sum-n" and task.defaults.num_samples == 160 and task.defaults.train_size == 3750
+    assert task.make_program().output.size == 145
+    with pytest.raises(ValueError, match="unknown task 'sum'"):
+        get_task("sum")
+
+
+def test_learning_smoke_sum2():
+    """1,500 pairs, one epoch at lr 1e-3: ISED must be far above chance (chance is ~10%)."""
+    result = train(RunConfig(task="sum2", epochs=1, lr=1e-3, train_size=1500, test_size=300, threads=1, progress=False))
+    assert result["test_accuracy"] > 0.6
+    assert result["symbol_accuracy"] > 0.75
+    assert result["program_calls"] <= 100  # each distinct digit pair runs once
+
+
+def test_train_cli_writes_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["train", "not-3-or-4", "--epochs", "1", "--train-size", "64", "--test-size", "32", "--seed", "0",
+                 "--json", str(out), "--threads", "1", "--quiet"])
+    assert code == 0
+    result = json.loads(out.read_text())
+    for key in ("task", "method", "seed", "epochs", "test_accuracy", "seconds", "program_calls"):
+        assert key in result
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["program_calls"] == 10
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_train_cli_rejects_bad_settings(capsys):
+    assert main(["train", "sum2", "--epochs", "0", "--quiet"]) == 2
+    assert "epochs must be an int >= 1, got 0" in capsys.readouterr().err
+    assert main(["train", "sum2", "--method", "magic", "--quiet"]) == 2
+    assert "unknown method 'magic'" in capsys.readouterr().err
+    assert main(["train", "sum2", "--set", "normalise=l2", "--epochs", "1", "--train-size", "16", "--quiet"]) == 2
+    assert "normalise" in capsys.readouterr().err
+
+
+def test_bench_appends_and_resumes_and_report_renders(tmp_path):
+    out = tmp_path / "grid.jsonl"
+    argv = ["bench", "--tasks", "not-3-or-4", "--methods", "ised,exact", "--seeds", "0", "--epochs", "1",
+            "--train-size", "48", "--test-size", "16", "--threads", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["ised", "exact"]
+    assert main(argv) == 0  # everything done: nothing appended
+    assert len(out.read_text().splitlines()) == 2
+    md = tmp_path / "R.md"
+    assert main(["report", str(out), "--out", str(md), "--plots", str(tmp_path / "plots")]) == 0
+    text = md.read_text()
+    assert "| ised |" in text and "[98.08]" in text and "(1)" in text
+    assert (tmp_path / "plots" / "grid_not-3-or-4.png").exists()
