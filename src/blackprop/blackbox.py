@@ -22,7 +22,7 @@ import torch
 from .beliefs import Beliefs
 from .estimators import ISED, Estimator
 from .program import Program
-from .spaces import OutputSpaceError
+from .spaces import OutputSpaceError, Product
 
 __all__ = ["BlackBox"]
 
@@ -90,7 +90,7 @@ class BlackBox(torch.nn.Module):
             index = self.program.output.encode(target)
         except OutputSpaceError as error:
             raise ValueError(f"target: {error}") from None
-        if index.shape != (batch_size,):
+        if index.shape[:1] != (batch_size,):  # [batch], or [batch, m] for a Product output
             raise ValueError(f"target: expected {batch_size} values (one per example), got {tuple(index.shape)}")
         return index
 
@@ -100,5 +100,8 @@ class BlackBox(torch.nn.Module):
         beliefs = self.beliefs(*inputs)
         best = beliefs.probs.argmax(dim=2).masked_fill(~beliefs.valid, -1)
         index = self.program.evaluate(best).tolist()
-        values = self.program.output.values
+        output = self.program.output
+        if isinstance(output, Product):  # rows of component indices -> tuples (None if the call failed)
+            return [output.decode(row) if any(i >= 0 for i in row) else None for row in index]
+        values = output.values
         return [values[i] if i >= 0 else None for i in index]

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .spaces import Discrete, Open, OutputSpaceError, Sequence
+from .spaces import Discrete, Open, OutputSpaceError, Product, Sequence
 
 __all__ = ["FAILED", "Program", "ProgramStats"]
 
@@ -66,8 +66,11 @@ class Program:
     Args:
         fn: any Python callable; receives one value per input (a list for Sequence inputs).
         inputs: one space per argument (``Discrete`` or ``Sequence``).
-        output: a ``Discrete`` or ``Open`` space for the return value.
-        cache: memoise results per distinct tuple (default True).
+        output: a ``Discrete`` or ``Open`` space for the return value, or a ``Product`` of
+            Discrete spaces for tuple values (then ``evaluate`` gives ``[..., m]`` indices).
+        cache: memoise results per distinct tuple (default True); "batch": run each distinct
+            tuple of one ``evaluate`` call once but keep nothing across calls (for programs
+            with inputs too varied to memoise, e.g. 81-cell sudoku boards); False: run every row.
         timeout: seconds per call; a slower call is a failure. None: no limit.
         executor: None or "serial" (default), "process" (a process pool of os.cpu_count()
             workers), an int (a process pool of that size), or any concurrent.futures.Executor.
@@ -94,14 +97,17 @@ class Program:
             raise TypeError(
                 f"Program(inputs=...): give a tuple of Discrete or Sequence spaces, one per argument; got {inputs!r}"
             )
-        if not isinstance(output, (Discrete, Open)):
-            raise TypeError(f"Program(output=...): give a Discrete or Open space, got {output!r}")
+        if not isinstance(output, (Discrete, Open, Product)):
+            raise TypeError(f"Program(output=...): give a Discrete, Open or Product space, got {output!r}")
+        if cache not in (True, False, "batch"):
+            raise ValueError(f"Program(cache=...): give True, False or 'batch', got {cache!r}")
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"Program(timeout=...): give seconds > 0 or None, got {timeout!r}")
         self.fn = fn
         self.inputs = inputs
         self.output = output
         self.cache_enabled = bool(cache)
+        self.cache_across_calls = cache is True  # "batch": dedup within a call only
         self.timeout = None if timeout is None else float(timeout)
         self.name = name or getattr(fn, "__name__", "program")
         self.executor = _make_executor(executor, fn)
@@ -150,16 +156,25 @@ class Program:
                 f"{self.num_variables} variables"
             )
         lead = tuples.shape[:-1]
+        components = (self.output.num_components,) if isinstance(self.output, Product) else ()
         flat = tuples.reshape(-1, self.num_variables)
         if flat.shape[0] == 0:
-            return torch.empty(lead, dtype=torch.long, device=tuples.device)
+            return torch.empty((*lead, *components), dtype=torch.long, device=tuples.device)
         if self.cache_enabled:
             rows, inverse = self._unique_rows(flat)
-            results = self._lookup_or_run([tuple(r) for r in rows.tolist()])
-            out = torch.tensor(results, dtype=torch.long, device=tuples.device)[inverse.to(tuples.device)]
+            keys = [tuple(r) for r in rows.tolist()]
+            results = self._lookup_or_run(keys) if self.cache_across_calls else self._run(keys)
+            out = torch.tensor(self._rows(results), dtype=torch.long, device=tuples.device)[inverse.to(tuples.device)]
         else:
-            out = torch.tensor(self._run([tuple(r) for r in flat.tolist()]), dtype=torch.long, device=tuples.device)
-        return out.reshape(lead)
+            out = torch.tensor(self._rows(self._run([tuple(r) for r in flat.tolist()])), dtype=torch.long, device=tuples.device)
+        return out.reshape(*lead, *components)
+
+    def _rows(self, results: list[Any]) -> list[Any]:
+        """Product outputs: a failed call (FAILED) becomes a row of -1, one per component."""
+        if isinstance(self.output, Product):
+            failed = self.output.failed_index()
+            return [failed if r == FAILED else r for r in results]
+        return results
 
     def _unique_rows(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cpu = flat.cpu()

@@ -204,3 +204,104 @@ def _key(value: Any) -> Any:
 
 def is_sequence_of_spaces(spaces: Any) -> bool:
     return isinstance(spaces, SequenceABC) and all(isinstance(s, (Discrete, Sequence)) for s in spaces)
+
+
+# --- structured outputs (appended for the sudoku task; a general feature) ------------------------
+class Product:
+    """Tuple-valued program outputs, scored component by component.
+
+    ``Product(*components)`` holds tuples whose j-th entry lies in the ``Discrete`` space
+    ``components[j]``. ``index(value)`` is a tuple of component indices, so ``Program.evaluate``
+    gives ``[..., m]`` indices and estimators aggregate each component on its own: for ISED,
+    w_j(v) = sum over samples s with P(x_s)_j = v of p(x_s); the loss is the mean over components
+    of the per-component loss. A whole tuple (e.g. a solved sudoku board, 9^81 values) is never
+    sampled twice, but each of its components is.
+
+    A component that is ``None`` in a returned tuple is *unknown*: index -1, and that sample adds
+    nothing to that component (a failure of one component, not of the whole call).
+
+    Example:
+        >>> pair = Product(Discrete(range(5)), Discrete(range(5)))
+        >>> pair.index((3, 0)), pair.index((4, None)), pair.size, pair.num_components
+        ((3, 0), (4, -1), 5, 2)
+    """
+
+    is_open = False
+
+    def __init__(self, *components: Discrete):
+        if len(components) == 1 and isinstance(components[0], (list, tuple)):
+            components = tuple(components[0])
+        if not components or not all(isinstance(c, Discrete) for c in components):
+            raise TypeError(
+                f"Product(*components): give one or more Discrete spaces, e.g. Product(Discrete(range(9)), "
+                f"Discrete(range(9))); got {components!r}"
+            )
+        self.components: tuple[Discrete, ...] = tuple(components)
+
+    @property
+    def num_components(self) -> int:
+        return len(self.components)
+
+    @property
+    def size(self) -> int:
+        """Width of the per-component layout ``[batch, m, size]``: the largest component size."""
+        return max(c.size for c in self.components)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(c.size for c in self.components)
+
+    def __len__(self) -> int:
+        return self.num_components
+
+    def __repr__(self) -> str:
+        if all(c.values == self.components[0].values for c in self.components):
+            return f"Product({self.components[0]!r} x {self.num_components})"
+        return f"Product({', '.join(map(repr, self.components))})"
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            self.index(value)
+        except OutputSpaceError:
+            return False
+        return True
+
+    def index(self, value: Any) -> tuple[int, ...]:
+        """Component indices of a tuple (-1 for ``None`` components); raises ``OutputSpaceError``."""
+        if isinstance(value, torch.Tensor):
+            value = value.tolist()
+        if not isinstance(value, (tuple, list)) or len(value) != self.num_components:
+            raise OutputSpaceError(
+                f"value {value!r} is not a tuple of {self.num_components} components for {self!r}; "
+                "the program must return one value per component"
+            )
+        return tuple(-1 if v is None else c.index(v) for c, v in zip(self.components, value, strict=True))
+
+    def encode(self, values: Any) -> torch.Tensor:
+        """Indices of a batch of tuples as a LongTensor ``[batch, m]``."""
+        items = values.tolist() if isinstance(values, torch.Tensor) else list(values)
+        if not items:
+            return torch.empty((0, self.num_components), dtype=torch.long)
+        return torch.tensor([self.index(v) for v in items], dtype=torch.long)
+
+    def decode(self, indices: Any) -> tuple[Any, ...]:
+        """The tuple of values of one row of component indices (None where the index is -1)."""
+        row = indices.tolist() if isinstance(indices, torch.Tensor) else list(indices)
+        return tuple(None if i < 0 else c.values[i] for c, i in zip(self.components, row, strict=True))
+
+    def failed_index(self) -> tuple[int, ...]:
+        """The index row of a failed call: every component unknown."""
+        return (-1,) * self.num_components
+
+
+def output_matches(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Whether each sampled output equals its example's target, for any output space.
+
+    ``outputs [B, k]`` against ``target [B]`` (a Discrete or Open output), or ``outputs [B, k, m]``
+    against ``target [B, m]`` (a ``Product``: all components equal). Returns bools ``[B, k]``;
+    failed outputs (-1) never match. Score-function estimators can use it as their 0/1 reward.
+    """
+    target = target.to(outputs.device)
+    if outputs.dim() == target.dim() + 1 and outputs.dim() >= 3:
+        return (outputs == target.unsqueeze(1)).all(dim=-1)
+    return outputs == target.reshape(-1, *([1] * (outputs.dim() - 1)))

@@ -14,6 +14,10 @@ Example (the blog's worked example, samples (1,2), (1,0), (2,1) with P = a+b):
 
 Defaults (measured, see RESULTS.md "ISED ablation"): counted multiplicity, L1 normalisation and
 the NLL loss -log q(y).
+
+Structured outputs (a ``Product`` output space, the program returning tuples): each component j
+is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), giving
+``[B, m, C]``; the loss is the mean over components (and the batch) of the per-component loss.
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ class ISED(Estimator):
         """Aggregate given tuples ``[B, k, V]`` with program outputs ``[B, k]`` into normalised log w."""
         ring = SEMIRINGS[self.semiring]
         scores = ring.combine(beliefs.log_prob_terms(tuples), tuples >= 0)
+        if outputs.dim() == 3:  # a Product output: [B, k, m] -> one summary per component
+            return summarise_components(ring, scores, outputs, program.output.size, self.normalize)
         log_w = ring.aggregate(scores, outputs, program.output.size)
         return normalise(log_w, self.normalize)
 
@@ -89,6 +95,8 @@ class ISED(Estimator):
     ) -> torch.Tensor:
         log_q = self.log_summary(program, beliefs, generator)
         target = target.to(log_q.device)
+        if log_q.dim() == 3:  # a Product output: mean over components of the per-component loss
+            log_q, target = log_q.flatten(0, 1), target.flatten()
         if target.max().item() >= log_q.shape[1]:  # target values an Open space has just learnt
             log_q = torch.nn.functional.pad(log_q, (0, program.output.size - log_q.shape[1]), value=float("-inf"))
         if self.loss_fn == "nll":
@@ -104,6 +112,17 @@ def normalise(log_w: torch.Tensor, how: str) -> torch.Tensor:
     norm = torch.logsumexp(power * log_w, dim=1, keepdim=True) / power
     norm = norm.masked_fill(torch.isinf(norm), 0.0)  # an example whose samples all failed stays -inf
     return log_w - norm
+
+
+def summarise_components(
+    ring: Any, scores: torch.Tensor, outputs: torch.Tensor, width: int, how: str
+) -> torch.Tensor:
+    """Per-component normalised log w ``[B, m, width]`` from tuple scores ``[B, k]`` and outputs ``[B, k, m]``."""
+    batch, k, m = outputs.shape
+    per_component = outputs.permute(0, 2, 1).reshape(batch * m, k)
+    repeated = scores.unsqueeze(1).expand(batch, m, k).reshape(batch * m, k)
+    log_w = ring.aggregate(repeated, per_component, width)
+    return normalise(log_w, how).reshape(batch, m, width)
 
 
 def binary_cross_entropy(log_q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ import re
 
 from ._base import Defaults, Task, TaskData, task_seed
 from .mnist_r import mnist_r_tasks, sum_n_task
+from .sudoku import sudoku_tasks
 
 __all__ = ["Defaults", "MNIST_R", "Task", "TaskData", "get_task", "register_task", "task_names", "task_seed"]
 
@@ -23,6 +24,8 @@ def register_task(task: Task) -> Task:
 
 
 for _task in mnist_r_tasks():
+    register_task(_task)
+for _task in sudoku_tasks():  # sudoku, sudoku-partial
     register_task(_task)
 
 

@@ -1,0 +1,204 @@
+"""Visual sudoku: MNIST digits in the given cells, a solver as the program, solved boards as labels.
+
+Data (SatNet-like: 9,000 training and 500 test boards by default): puzzles with unique solutions
+from ``blackprop.sudoku.generate`` (about 36 givens on average, seeded per split, cached), each
+given cell shown as an MNIST image of its digit (train images for training boards, test images
+for test boards), blank cells blank. With ``BLACKPROP_SATNET`` pointing at a folder holding
+SatNet's ``features.pt``, ``features_img.pt`` and ``labels.pt`` (or ``load_satnet(root)``) the
+original boards are used instead: the first 9,000 for training, the last 500 for testing (the
+500 in between are the validation boards of NASR's split).
+
+Layout: ``TaskData.index[N, 81]`` holds the image of each cell in row-major board order (-1 on
+blank cells, whose images are all zeros), ``labels`` the solved boards (tuples of 81 digits),
+``symbols[N, 81]`` the given digits as class indices 0..8 for digits 1..9 (-1 on blanks).
+
+Program inputs: only the given cells are variables. ``SudokuModel`` finds them (a cell is given
+iff its image is not all zeros, exactly what ``TaskData.images`` yields for a blank), runs the
+digit network on them alone, and passes two prefix-padded sequences of the same length: the
+digits' probabilities ``Sequence(1..9, 81)`` and the cells' positions ``Sequence(0..80, 81)`` as
+one-hot probabilities (not learned: log 1 = 0 adds nothing to a sample's score and no gradient,
+and every sample draws the true positions). Positions are inputs because the program is cached
+and batched per symbol tuple, and two boards with the same digits in other cells differ.
+
+Output: a ``Product`` of 81 cells, each in 1..9, so ISED scores every cell on its own.
+
+Tasks:
+* ``sudoku``: the program is ``solve_cells``; a board with no solution or several solutions is
+  a failed call (it raises), as the issue specifies.
+* ``sudoku-partial``: on such a board the program returns what it knows, the recognised givens in
+  their cells and ``None`` (unknown) in the blanks, as the ISED reference's sudoku code did (a
+  failed solve returned the sampled board). This gives every given cell a per-cell signal from
+  the first step, when no sampled board is solvable yet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models import LeNet
+from ..program import Program
+from ..spaces import Discrete, Product, Sequence, padded
+from ..sudoku import SudokuError, generate_cached, solve_cells
+from ._base import Defaults, Task, TaskData, task_seed
+from .mnist_r import MEAN, STD, mnist_pool
+
+__all__ = ["SudokuModel", "load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
+
+DIGIT = Discrete(range(1, 10))
+CELL = Discrete(range(81))
+BOARD = Product(*([DIGIT] * 81))
+SATNET_SPLIT = {"train": (0, 9000), "valid": (9000, 9500), "test": (9500, 10000)}
+PAPER = {"anesi": 26.36, "reinforce": 79.08, "indecater": 66.50, "nasr": 82.78, "ised": 80.32}
+
+
+def solve_or_givens(digits: list[int], positions: list[int]) -> tuple[int | None, ...]:
+    """The solution, or (no unique solution) the givens in their cells and None elsewhere."""
+    try:
+        return solve_cells(digits, positions)
+    except SudokuError:
+        board: list[int | None] = [None] * 81
+        for digit, position in zip(digits, positions, strict=True):
+            board[position] = digit
+        return tuple(board)
+
+
+class SudokuModel(torch.nn.Module):
+    """Board images ``[B, 81, 1, 28, 28]`` -> (digit probabilities, one-hot positions) of the given cells.
+
+    Both are ``padded`` sequences ``[B, 81, 9]`` and ``[B, 81, 81]`` with the number of givens as
+    lengths; given cells come first in board order. ``symbols`` gives the most likely class
+    (0..8 for digits 1..9) of every cell in board layout, -1 on blanks.
+    """
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    @staticmethod
+    def given_mask(images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(2).ne(0).any(dim=2)
+
+    def forward(self, images: torch.Tensor) -> tuple[Any, Any]:
+        batch, cells = images.shape[:2]
+        given = self.given_mask(images)
+        lengths = given.sum(dim=1)
+        probs = self.network(images[given])  # [total givens, 9]
+        # given cells first, in board order: a stable sort of the blank flags
+        order = torch.sort((~given).to(torch.int8), dim=1, stable=True).indices
+        prefix = torch.arange(cells, device=images.device).unsqueeze(0) < lengths.unsqueeze(1)
+        digits = torch.full((batch, cells, probs.shape[1]), 1.0 / probs.shape[1], dtype=probs.dtype, device=images.device)
+        digits = digits.masked_scatter(prefix.unsqueeze(2), probs)
+        positions = torch.nn.functional.one_hot(order, cells).to(probs.dtype)
+        return padded(digits, lengths), padded(positions, lengths)
+
+    @torch.no_grad()
+    def symbols(self, images: torch.Tensor) -> torch.Tensor:
+        given = self.given_mask(images)
+        out = torch.full(given.shape, -1, dtype=torch.long, device=images.device)
+        out[given] = self.network(images[given]).argmax(dim=1)
+        return out
+
+
+def sudoku_data(split: str, size: int, seed: int, satnet: str | os.PathLike[str] | None = None) -> TaskData:
+    """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated."""
+    root = satnet or os.environ.get("BLACKPROP_SATNET")
+    if root:
+        return load_satnet(root, split, size)
+    puzzles, solutions = generate_cached(size, seed)
+    return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
+
+
+def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator) -> TaskData:
+    """Each given digit d gets a random MNIST image of class d from the split; blanks get -1."""
+    pool, pool_labels = mnist_pool(split)
+    labels_np = pool_labels.numpy()
+    index = np.full(puzzles.shape, -1, dtype=np.int64)
+    for digit in range(1, 10):
+        where = puzzles == digit
+        index[where] = rng.choice(np.flatnonzero(labels_np == digit), size=int(where.sum()))
+    symbols = torch.from_numpy(puzzles.astype(np.int64) - 1).clamp(min=-1)
+    labels = [tuple(row) for row in solutions.astype(int).tolist()]
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=symbols)
+
+
+def load_satnet(root: str | os.PathLike[str], split: str = "train", size: int | None = None) -> TaskData:
+    """SatNet's visual sudoku files: ``features.pt`` ([N, 9, 9, 9] one-hot givens, zeros on blanks),
+    ``features_img.pt`` ([N, 9, 9, 28, 28] cell images) and ``labels.pt`` ([N, 9, 9, 9] one-hot
+    solutions); split as NASR did (9,000 train, 500 valid, 500 test). Images are brought to the
+    normalised MNIST scale: values in 0..255 or 0..1 are scaled and normalised, values with
+    negatives are taken as already normalised."""
+    folder = Path(root)
+    names = ("features.pt", "features_img.pt", "labels.pt")
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"SatNet folder {folder} lacks {', '.join(missing)}; it must hold SatNet's features.pt, "
+            "features_img.pt and labels.pt, or unset BLACKPROP_SATNET to use generated boards"
+        )
+    if split not in SATNET_SPLIT:
+        raise ValueError(f"load_satnet(split=...): expected one of {', '.join(SATNET_SPLIT)}, got {split!r}")
+    features, images, solutions = (torch.load(folder / n, map_location="cpu") for n in names)
+    start, stop = SATNET_SPLIT[split]
+    stop = min(stop, features.shape[0])
+    if size is not None:
+        if size > stop - start:
+            raise ValueError(f"SatNet {split} split has {stop - start} boards; asked for size={size}")
+        stop = start + size
+    features = features[start:stop].reshape(-1, 81, 9).float()
+    solutions = solutions[start:stop].reshape(-1, 81, 9)
+    images = images[start:stop].reshape(-1, 81, 28, 28).float()
+    given = features.sum(dim=2) > 0
+    symbols = torch.where(given, features.argmax(dim=2), torch.full_like(given, -1, dtype=torch.long))
+    if images.min() >= 0:
+        images = images / 255.0 if images.max() > 1.5 else images
+        images = (images - MEAN) / STD
+    pool = images[given].unsqueeze(1).contiguous()
+    index = torch.full(given.shape, -1, dtype=torch.long)
+    index[given] = torch.arange(pool.shape[0])
+    labels = [tuple(row) for row in (solutions.argmax(dim=2) + 1).tolist()]
+    return TaskData(pool=pool, index=index, labels=labels, symbols=symbols)
+
+
+def sudoku_tasks() -> list[Task]:
+    """``sudoku`` (a failed solve is a failed call) and ``sudoku-partial`` (it returns the givens)."""
+
+    def make_model() -> torch.nn.Module:
+        return SudokuModel(LeNet(num_classes=9))
+
+    def program_of(fn: Any, name: str) -> Any:
+        def make_program() -> Program:
+            return Program(fn, inputs=(Sequence(DIGIT, 81), Sequence(CELL, 81)), output=BOARD, cache="batch", name=name)
+
+        return make_program
+
+    def load_data(split: str, size: int, seed: int) -> TaskData:
+        return sudoku_data(split, size, task_seed("sudoku", split))  # the same boards for both tasks
+
+    defaults = Defaults(epochs=1, lr=1e-3, batch_size=16, num_samples=10, train_size=9000, test_size=500)
+    return [
+        Task(
+            name="sudoku",
+            description="solve a visual sudoku (MNIST givens); a board without one solution fails",
+            make_program=program_of(solve_cells, "sudoku"),
+            make_model=make_model,
+            load_data=load_data,
+            defaults=defaults,
+            paper=PAPER,
+            family="sudoku",
+        ),
+        Task(
+            name="sudoku-partial",
+            description="visual sudoku; a board without one solution returns its givens",
+            make_program=program_of(solve_or_givens, "sudoku-partial"),
+            make_model=make_model,
+            load_data=load_data,
+            defaults=defaults,
+            paper=PAPER,
+            family="sudoku",
+        ),
+    ]
