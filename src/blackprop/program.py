@@ -81,9 +81,9 @@ class Program:
         self,
         fn: Callable[..., Any],
         inputs: SequenceABC[Discrete | Sequence],
-        output: Discrete | Open,
+        output: Discrete | Open | Product,
         *,
-        cache: bool = True,
+        cache: bool | str = True,
         timeout: float | None = None,
         executor: Any = None,
         name: str | None = None,
@@ -212,7 +212,7 @@ class Program:
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 return self._fail(key, "returned", f"{value!r} (None and NaN are failures)")
             try:
-                return self.output.index(value)
+                return self.output.index(value)  # type: ignore[return-value]  # a tuple for Product outputs
             except OutputSpaceError as error:
                 return self._fail(key, "outside-output", str(error))
             except TypeError as error:

@@ -73,7 +73,8 @@ class ISED(Estimator):
         tuples = beliefs.sample(self.num_samples, generator)
         outputs = program.evaluate(tuples)
         if self.dedup:
-            outputs = outputs.masked_fill(~first_occurrences(tuples), -1)
+            repeats = ~first_occurrences(tuples)
+            outputs = outputs.masked_fill(repeats.unsqueeze(2) if outputs.dim() == 3 else repeats, -1)
         return self.summarise(program, beliefs, tuples, outputs)
 
     def summarise(
