@@ -275,7 +275,7 @@ class Product:
                 f"value {value!r} is not a tuple of {self.num_components} components for {self!r}; "
                 "the program must return one value per component"
             )
-        return tuple(-1 if v is None else c.index(v) for c, v in zip(self.components, value, strict=True))
+        return tuple(_component_index(c, v) for c, v in zip(self.components, value, strict=True))
 
     def encode(self, values: Any) -> torch.Tensor:
         """Indices of a batch of tuples as a LongTensor ``[batch, m]``."""
@@ -292,6 +292,16 @@ class Product:
     def failed_index(self) -> tuple[int, ...]:
         """The index row of a failed call: every component unknown."""
         return (-1,) * self.num_components
+
+
+def _component_index(space: Discrete, value: Any) -> int:
+    if value is None:
+        return -1
+    if type(value) is int:  # the common case, without _key's normalisation
+        position = space._index.get(value)
+        if position is not None:
+            return position
+    return space.index(value)
 
 
 def output_matches(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -185,14 +185,14 @@ def solve(board: Sequence[int]) -> tuple[int, ...]:
     ...
     blackprop.sudoku.Ambiguous: sudoku board with 0 givens has more than one solution
     """
-    solutions = count_solutions(board, limit=2)
+    cells = _check_board(board)
+    solutions = count_solutions(cells, limit=2)
+    if len(solutions) == 1:
+        return solutions[0]
+    givens = 81 - cells.count(0)
     if not solutions:
-        givens = sum(1 for v in board if int(v))
         raise Unsolvable(f"sudoku board with {givens} givens has no solution")
-    if len(solutions) > 1:
-        givens = sum(1 for v in board if int(v))
-        raise Ambiguous(f"sudoku board with {givens} givens has more than one solution")
-    return solutions[0]
+    raise Ambiguous(f"sudoku board with {givens} givens has more than one solution")
 
 
 def solve_cells(digits: Sequence[int], positions: Sequence[int]) -> tuple[int, ...]:
