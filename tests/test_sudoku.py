@@ -316,3 +316,15 @@ def test_satnet_files_load_with_nasr_split(tmp_path):
     with pytest.raises(FileNotFoundError, match="lacks labels.pt"):
         (tmp_path / "labels.pt").unlink()
         load_satnet(tmp_path)
+
+
+def test_sudoku_trains_and_checkpoints_through_the_trainer(tmp_path):
+    from blackprop.train import RunConfig, train
+
+    config = RunConfig(task="sudoku-partial", epochs=1, train_size=32, test_size=16, num_samples=5,
+                       threads=1, checkpoint=str(tmp_path / "run.pt"), progress=False)
+    result = train(config)
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["symbol_accuracy"] is not None
+    assert result["program_calls"] > 0 and (tmp_path / "run.pt").exists()
+    again = train(config)  # resumes from the finished checkpoint: same metrics, no more training
+    assert again["test_accuracy"] == result["test_accuracy"]

@@ -251,6 +251,11 @@ class Product:
     def sizes(self) -> tuple[int, ...]:
         return tuple(c.size for c in self.components)
 
+    @property
+    def values(self) -> tuple[tuple[Any, ...], ...]:
+        """The values of each component (not the product set, which is far too large to list)."""
+        return tuple(c.values for c in self.components)
+
     def __len__(self) -> int:
         return self.num_components
 
