@@ -25,10 +25,15 @@ __all__ = ["Defaults", "Task", "TaskData", "task_seed"]
 
 @dataclass(frozen=True)
 class Defaults:
-    """Training settings of a task (the paper's unless documented otherwise)."""
+    """Training settings of a task: the paper's, except Adam's lr.
+
+    The paper used lr 1e-4 for MNIST-R; 1e-3 is the measured better default here (sum2, 3 epochs,
+    2 seeds x 7 ISED variants: 95.1% mean at 1e-3 against 94.0% at 1e-4;
+    ``results/ablation_sum2.jsonl``). Pass ``--lr 1e-4`` for the paper's setting.
+    """
 
     epochs: int = 10
-    lr: float = 1e-4
+    lr: float = 1e-3
     batch_size: int = 16
     num_samples: int = 100
     train_size: int = 5000
