@@ -2,7 +2,8 @@
 
     blackprop bench --tasks sum2,sum3 --methods ised,reinforce --seeds 0,1,2 --out results/mnist_r.jsonl
 
-A run is identified by (task, method, seed, resolved settings); a grid re-run skips the runs
+Each finished epoch is also appended to ``<out stem>.epochs.jsonl`` as it happens. A run is
+identified by (task, method, seed, resolved settings); a grid re-run skips the runs
 already in the results file and resumes an interrupted run from its checkpoint
 (``<out>.ckpt/<run id>.pt``), so ``kill -9`` costs at most one epoch.
 """
@@ -81,7 +82,9 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
         checkpoint = out.with_name(out.name + ".ckpt") / f"{run_id}.pt"
         config = dataclasses.replace(resolved, checkpoint=str(checkpoint))
         log(f"run: {config.task} {config.method} seed {config.seed}")
-        result = train(config)
+        epochs_file = out.with_name(out.stem + ".epochs.jsonl")
+        result = train(config, on_epoch=epoch_writer(epochs_file, {"run": run_id, "task": config.task,
+                                                                  "method": config.method, "seed": config.seed}))
         result["estimator_settings"] = resolved.estimator_settings
         result["command"] = " ".join(["blackprop", *sys.argv[1:]]) if sys.argv and "blackprop" in sys.argv[0] else None
         with open(out, "a") as f:
@@ -93,6 +96,17 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
             f"({result['seconds']:.0f}s)")
         results.append(result)
     return results
+
+
+def epoch_writer(path: Path, ident: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A callback appending each epoch's metrics, tagged with ``ident``, as one JSON line to ``path``."""
+
+    def write(row: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps({**ident, **row}) + "\n")
+
+    return write
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT")
     train.add_argument("--checkpoint", metavar="PATH", help="save after each epoch; resume from it if present")
+    train.add_argument("--metrics", metavar="PATH", help="append each epoch's metrics as a JSON line to PATH")
     _add_run_options(train)
 
     commands.add_parser("list", help="list tasks and methods")
@@ -103,7 +104,16 @@ def _train(args: argparse.Namespace) -> int:
 
     config = run_config_from(args, args.task, args.method, args.seed)
 
+    from pathlib import Path
+
+    from .bench import epoch_writer
+
+    write_epoch = epoch_writer(Path(args.metrics), {"task": args.task, "method": args.method, "seed": args.seed}) \
+        if args.metrics else None
+
     def report(row: dict[str, Any]) -> None:
+        if write_epoch:
+            write_epoch(row)
         if not args.quiet:
             extra = f" symbol accuracy {row['symbol_accuracy']:.4f}" if "symbol_accuracy" in row else ""
             print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} test accuracy {row['test_accuracy']:.4f}"
