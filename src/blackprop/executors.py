@@ -22,6 +22,8 @@ workers), an int (a pool of that size), any ``concurrent.futures.Executor``, or 
 ``distributed.Client`` (dask; run through ``client.get_executor(pure=False)``). A broken process
 pool (a worker died, e.g. ``os._exit`` or the OOM killer) is replaced by a fresh one and the calls
 that did not finish are retried once, one call per task; calls lost again are reported "lost".
+Other executors are not retried here: dask already re-runs a task whose worker died (up to its
+``distributed.scheduler.allowed-failures``) before it gives up with ``KilledWorker``.
 
 Example:
     >>> runner = ExecutorRunner("serial", abs)
@@ -281,10 +283,11 @@ class ExecutorRunner:
             if self._is_broken():
                 self._replace(f"a worker died ({lost_reason})")
             pending = lost
-            if not pending:
+            if not pending or not self.replaceable:  # dask & co. retry lost tasks themselves
                 break
+        tries = "twice" if self.replaceable else "(the executor's own retries included)"
         for i in pending:
-            outcomes[i] = ("lost", f"worker failed twice ({lost_reason})")
+            outcomes[i] = ("lost", f"the worker running it died {tries}: {lost_reason}")
         return [o if o is not None else ("lost", lost_reason) for o in outcomes]
 
     def _run_chunks(
@@ -312,8 +315,10 @@ class ExecutorRunner:
                 for future in not_done:  # a killed pool that never reported its futures
                     lost.extend(futures[future])
                 break
-            done, not_done = cf.wait(not_done, timeout=0.2 if timeout is not None else None,
-                                     return_when=cf.FIRST_COMPLETED)
+            if timeout is None:  # nothing to watch: wait for everything at once
+                done, not_done = cf.wait(not_done, return_when=cf.ALL_COMPLETED)
+            else:
+                done, not_done = cf.wait(not_done, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 chunk = futures[future]
                 try:
@@ -347,9 +352,8 @@ class ExecutorRunner:
                     future.cancel()
                 if self.replaceable:
                     killed_at = time.monotonic()
-                    self.events.append(f"hung call(s) ignored the {timeout}s timeout; the process pool was killed")
-                    self._kill_workers()
-                    # the pool now fails every pending future; the loop collects them as lost
+                    self._kill_workers()  # the old pool now fails every pending future: collected as lost
+                    self._replace(f"hung call(s) ignored the {timeout}s timeout, so its workers were killed")
         return lost, reason
 
     def _is_broken(self) -> bool:
