@@ -51,6 +51,7 @@ __all__ = [
     "dask_executor",
     "executor_from_spec",
     "executor_parallelism",
+    "parse_executor_spec",
     "guarded_call",
     "run_chunk",
 ]
@@ -172,31 +173,49 @@ def dask_executor(client_or_address: Any = None) -> cf.Executor:
     return client.get_executor(pure=False)
 
 
-def executor_from_spec(spec: str) -> Any:
-    """Parse a command-line executor: "serial", "process", "process:N", "dask:ADDRESS", "dask-local:N".
+def parse_executor_spec(spec: str) -> tuple[str, Any]:
+    """Check a command-line executor spec without starting anything: ``(kind, argument)``.
 
-    >>> executor_from_spec("serial") is None
-    True
+    >>> parse_executor_spec("process:4")
+    ('process', 4)
     """
     if not isinstance(spec, str):
         raise TypeError(f"executor spec must be a string such as 'process:4', got {spec!r}")
     kind, _, rest = spec.partition(":")
     if kind == "serial" and not rest:
-        return None
+        return "serial", None
     if kind in ("process", "processes"):
-        return "process" if not rest else _positive(spec, rest)
+        return "process", _positive(spec, rest) if rest else None
     if kind == "dask" and rest:
-        return dask_executor(rest)
+        return "dask", rest
     if kind == "dask-local":
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            return dask_executor()  # raises the install hint
-        workers = _positive(spec, rest) if rest else os.cpu_count() or 1
-        return dask_executor(Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)))
+        return "dask-local", _positive(spec, rest) if rest else None
     raise ValueError(
         f"executor {spec!r}: expected 'serial', 'process', 'process:N', 'dask:tcp://HOST:PORT' or 'dask-local:N'"
     )
+
+
+def executor_from_spec(spec: str) -> Any:
+    """What ``Program(executor=...)`` takes, from "serial", "process", "process:N", "dask:ADDRESS"
+    or "dask-local:N" (a local dask cluster of N single-threaded worker processes).
+
+    >>> executor_from_spec("serial") is None
+    True
+    """
+    kind, argument = parse_executor_spec(spec)
+    if kind == "serial":
+        return None
+    if kind == "process":
+        return "process" if argument is None else argument
+    if kind == "dask":
+        return dask_executor(argument)
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return dask_executor()  # raises the install hint
+    workers = argument or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return dask_executor(Client(cluster))
 
 
 def _positive(spec: str, text: str) -> int:
