@@ -169,8 +169,12 @@ def dask_executor(client_or_address: Any = None) -> cf.Executor:
             "dask_executor: dask.distributed is not installed; pip install 'dask[distributed]' "
             "(or 'blackprop[distributed]')"
         ) from None
-    client = client_or_address if isinstance(client_or_address, Client) else Client(client_or_address)
-    return client.get_executor(pure=False)
+    if isinstance(client_or_address, Client):
+        return client_or_address.get_executor(pure=False)
+    client = Client(client_or_address)
+    executor = client.get_executor(pure=False)
+    executor._blackprop_closes = [client]  # type: ignore[attr-defined]  # ours to close with the program
+    return executor
 
 
 def parse_executor_spec(spec: str) -> tuple[str, Any]:
@@ -215,7 +219,10 @@ def executor_from_spec(spec: str) -> Any:
         return dask_executor()  # raises the install hint
     workers = argument or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return dask_executor(Client(cluster))
+    client = Client(cluster)
+    executor = client.get_executor(pure=False)
+    executor._blackprop_closes = [client, cluster]  # type: ignore[attr-defined]
+    return executor
 
 
 def _positive(spec: str, text: str) -> int:
@@ -280,8 +287,11 @@ class ExecutorRunner:
         return isinstance(self.executor, cf.ProcessPoolExecutor)
 
     def close(self) -> None:
+        """Shut down what this runner (or ``executor_from_spec``) started; borrowed executors stay up."""
         if self.owned and self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+        for resource in getattr(self.executor, "_blackprop_closes", []):
+            resource.close()
         self.executor = None
 
     # --- running ------------------------------------------------------------------------
