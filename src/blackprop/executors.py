@@ -173,7 +173,7 @@ def dask_executor(client_or_address: Any = None) -> cf.Executor:
         return client_or_address.get_executor(pure=False)
     client = Client(client_or_address)
     executor = client.get_executor(pure=False)
-    executor._blackprop_closes = [client]  # type: ignore[attr-defined]  # ours to close with the program
+    executor._blackprop_closes = [client]  # ours to close with the program
     return executor
 
 
@@ -221,7 +221,7 @@ def executor_from_spec(spec: str) -> Any:
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     client = Client(cluster)
     executor = client.get_executor(pure=False)
-    executor._blackprop_closes = [client, cluster]  # type: ignore[attr-defined]
+    executor._blackprop_closes = [client, cluster]
     return executor
 
 
