@@ -447,7 +447,7 @@ def test_bench_results_file_cut_by_a_kill_is_repaired(tmp_path, monkeypatch):
 
     out = tmp_path / "grid.jsonl"
     out.write_text('{"task": "sum2", "method": "ised", "seed": 9, "epo')  # kill -9 mid-line
-    monkeypatch.setattr("blackprop.train.train", lambda config: {"task": config.task, "test_accuracy": 0.5,
+    monkeypatch.setattr("blackprop.train.train", lambda config, on_epoch=None: {"task": config.task, "test_accuracy": 0.5,
                                                                 "seconds": 1.0})
     bench.run_grid([RunConfig(task="sum2", epochs=1, train_size=8, test_size=8)], out, log=lambda line: None)
     lines = out.read_text().splitlines()

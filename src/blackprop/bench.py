@@ -87,7 +87,12 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
                                                                   "method": config.method, "seed": config.seed}))
         result["estimator_settings"] = resolved.estimator_settings
         result["command"] = " ".join(["blackprop", *sys.argv[1:]]) if sys.argv and "blackprop" in sys.argv[0] else None
-        with open(out, "a") as f:
+        with open(out, "a+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(f.tell() - 1)
+                if f.read(1) != "\n":  # a line cut by kill -9: end it so this result is a line of its own
+                    f.write("\n")
             f.write(json.dumps(result) + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -39,6 +39,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="estimator setting, e.g. --set normalize=l2 --set dedup=true")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
+    parser.add_argument("--executor", metavar="SPEC",
+                        help="where program calls run: serial (default), process, process:N, "
+                             "dask:tcp://HOST:PORT or dask-local:N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -95,7 +98,7 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         num_samples=args.num_samples, train_size=args.train_size, test_size=args.test_size,
         estimator_settings=_settings(args.set), threads=args.threads, device=args.device,
-        checkpoint=getattr(args, "checkpoint", None), progress=not args.quiet,
+        checkpoint=getattr(args, "checkpoint", None), progress=not args.quiet, executor=args.executor,
     )
 
 
@@ -103,6 +106,10 @@ def _train(args: argparse.Namespace) -> int:
     from .train import train
 
     config = run_config_from(args, args.task, args.method, args.seed)
+    if args.json and not _writable_target(args.json):
+        print(f"blackprop train: --json {args.json}: cannot write there (missing folder or no permission); "
+              "create the folder or pick another path", file=sys.stderr)
+        return 2
 
     from pathlib import Path
 
@@ -119,9 +126,11 @@ def _train(args: argparse.Namespace) -> int:
             print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} test accuracy {row['test_accuracy']:.4f}"
                   f"{extra} ({row['seconds']:.1f}s, {row['program_calls']} program calls)", flush=True)
 
+    from .data.mnist import DataUnavailable
+
     try:
         result = train(config, on_epoch=report)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OSError, DataUnavailable, FloatingPointError) as error:
         print(f"blackprop train: {error}", file=sys.stderr)
         return 2
     print(f"{result['task']} {result['method']} seed {result['seed']}: test accuracy {result['test_accuracy']:.4f} "
@@ -130,6 +139,13 @@ def _train(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     return 0
+
+
+def _writable_target(path: str) -> bool:
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.isdir(folder) and os.access(folder, os.W_OK) and not os.path.isdir(path)
 
 
 if __name__ == "__main__":

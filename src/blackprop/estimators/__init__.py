@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ._base import Estimator
@@ -33,6 +34,12 @@ def estimator(name: str, **settings: Any) -> Estimator:
         cls = ESTIMATORS[name]
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; valid: {', '.join(sorted(ESTIMATORS))}") from None
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise TypeError(
+            f"estimator {name!r}: unknown setting(s) {', '.join(unknown)}; valid settings: {', '.join(valid)}"
+        )
     try:
         return cls(**settings)
     except TypeError as error:
