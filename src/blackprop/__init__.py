@@ -9,34 +9,49 @@
 
 from .beliefs import Beliefs
 from .blackbox import BlackBox
-from .estimators import ESTIMATORS, Estimator, Exact, ISED, TooLargeToEnumerate, estimator
+from .estimators import (
+    ESTIMATORS,
+    ISED,
+    NASR,
+    REINFORCE,
+    ANeSI,
+    Estimator,
+    Exact,
+    IndeCateR,
+    IndeCateRPlus,
+    TooLargeToEnumerate,
+    estimator,
+)
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
 
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    [
-        "Beliefs",
-        "BlackBox",
-        "Discrete",
-        "ESTIMATORS",
-        "Estimator",
-        "Exact",
-        "FAILED",
-        "ISED",
-        "Open",
-        "OutputSpaceError",
-        "Padded",
-        "Program",
-        "ProgramStats",
-        "SEMIRINGS",
-        "Semiring",
-        "Sequence",
-        "TooLargeToEnumerate",
-        "estimator",
-        "padded",
-        "semiring",
-    ]
-)
+__all__ = [
+    "ANeSI",
+    "Beliefs",
+    "BlackBox",
+    "Discrete",
+    "ESTIMATORS",
+    "Estimator",
+    "Exact",
+    "FAILED",
+    "ISED",
+    "IndeCateR",
+    "IndeCateRPlus",
+    "NASR",
+    "Open",
+    "OutputSpaceError",
+    "Padded",
+    "Program",
+    "ProgramStats",
+    "REINFORCE",
+    "SEMIRINGS",
+    "Semiring",
+    "Sequence",
+    "TooLargeToEnumerate",
+    "estimator",
+    "padded",
+    "semiring",
+]
