@@ -271,7 +271,7 @@ def test_anesi_surrogate_approaches_exact_output_distribution():
 
 def test_anesi_surrogate_is_registered_and_perception_loss_does_not_train_it():
     program = add3()
-    layer = bp.BlackBox(program, bp.ANeSI(num_samples=16, hidden_size=8), seed=0)
+    layer = bp.BlackBox(program, bp.ANeSI(num_samples=16, hidden_size=8, warmup_steps=0), seed=0)
     assert len(list(layer.parameters())) > 0
     assert "state.recent_probs" in layer.state_dict()
     network = torch.nn.Linear(4, 3)
@@ -284,6 +284,19 @@ def test_anesi_surrogate_is_registered_and_perception_loss_does_not_train_it():
     assert all(torch.isfinite(g).all() for g in surrogate_grads) and any(g.abs().sum() > 0 for g in surrogate_grads)
 
 
+def test_anesi_warm_up_trains_only_the_surrogate():
+    layer = bp.BlackBox(add3(), bp.ANeSI(num_samples=16, hidden_size=8, warmup_steps=2), seed=0)
+    grads = []
+    for _ in range(3):
+        probs = torch.softmax(torch.randn(5, 2, 3), -1).requires_grad_()
+        layer.zero_grad()
+        layer.loss(probs[:, 0], probs[:, 1], target=[0, 1, 2, 3, 4]).backward()
+        grads.append(0.0 if probs.grad is None else probs.grad.abs().sum().item())
+        assert any(p.grad.abs().sum() > 0 for p in layer.parameters())
+    assert grads[0] == grads[1] == 0 < grads[2]
+    assert int(layer.state.steps) == 3
+
+
 def test_anesi_rejects_open_outputs_with_a_reason():
     program = bp.Program(lambda a: str(a), (DIGIT3,), bp.Open())
     with pytest.raises(ValueError, match="A-NeSI needs a Discrete one.*vocabulary grows"):
@@ -292,7 +305,7 @@ def test_anesi_rejects_open_outputs_with_a_reason():
 
 def test_anesi_handles_sequences():
     program = seq_plus_bit()
-    layer = bp.BlackBox(program, bp.ANeSI(num_samples=32, hidden_size=16), seed=0)
+    layer = bp.BlackBox(program, bp.ANeSI(num_samples=32, hidden_size=16, warmup_steps=0), seed=0)
     xs = torch.softmax(torch.randn(3, 3, 3), -1).requires_grad_()
     bit = torch.softmax(torch.randn(3, 2), -1)
     loss = layer.loss(bp.padded(xs, torch.tensor([1, 2, 3])), bit, target=[1, 3, 4])
@@ -304,7 +317,7 @@ def test_anesi_handles_sequences():
 # --- by name, through BlackBox -----------------------------------------------------------------
 
 SMALL = {"reinforce": {"num_samples": 8}, "indecater": {"num_samples": 4}, "indecater+": {"num_samples": 4},
-         "nasr": {}, "anesi": {"num_samples": 16, "hidden_size": 16}}
+         "nasr": {}, "anesi": {"num_samples": 16, "hidden_size": 16, "warmup_steps": 0}}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -338,6 +351,8 @@ def test_settings_are_validated_with_clear_errors():
         bp.NASR(eps=0)
     with pytest.raises(ValueError, match=r"ANeSI\(hidden_size=...\): must be an int >= 1"):
         bp.ANeSI(hidden_size=0)
+    with pytest.raises(ValueError, match=r"ANeSI\(warmup_steps=...\): must be an int >= 0, got -1"):
+        bp.ANeSI(warmup_steps=-1)
     with pytest.raises(TypeError, match="estimator 'nasr'.*num_samples"):
         bp.estimator("nasr", num_samples=3)
 

@@ -7,9 +7,19 @@ stands in for the exact p(y | P) = sum_{x : P(x) = y} prod_v P_v(x_v). Each trai
 1. remember the batch's beliefs (a ring buffer of the last ``num_beliefs``) and fit a prior to
    them: per variable, a logistic-normal over centred log-probabilities, mean mu and standard
    deviation sigma per class (a closed-form stand-in for A-NeSI's Dirichlet fit);
-2. sample ``num_samples`` worlds: P ~ softmax(mu + spread * sigma * eps), x ~ P, y = P(x) (one
-   program call per distinct x, through the cache), and train q by minimising -log q(y | P);
-3. train perception by minimising -log q(y_label | P_network), with q held fixed.
+2. sample ``num_samples`` worlds: P = softmax(mu + s * eps), half with s = sigma (where the beliefs
+   are) and half with s = max(sigma, ``broad_std``) (the simplex around them, corners included;
+   the reference got the same breadth from a strong L2 pull of the Dirichlet's alpha towards 0);
+   then x ~ P, y = P(x) (one program call per distinct x, through the cache); train q by
+   minimising -log q(y | P);
+3. train perception by minimising -log q(y_label | P_network), with q held fixed; during the first
+   ``warmup_steps`` steps only q learns.
+
+Why the broad half and the warm-up (measured on sum2, MNIST, Adam lr 1e-3, 300 steps): Adam
+follows an untrained q's arbitrary but consistent slopes, and the network collapsed to one
+confident class within 25-50 steps, never to recover, with the prior fitted to the beliefs alone
+(seed 0) and with the half-broad prior but no warm-up (seeds 1 and 2; seed 0 learnt). With both,
+symbol accuracy reached 0.91-0.94 after 275 steps on seeds 0, 1 and 2.
 
 Both parts go into one loss, ``perception_nll + (surrogate_nll - surrogate_nll.detach())``: the
 value is the perception NLL and the gradient trains q on the worlds and the network on the
@@ -56,14 +66,16 @@ class ANeSI(Estimator):
         hidden_size: width of q's hidden layers (reference: 800 for sum2).
         num_layers: number of hidden layers of q (reference: 3).
         num_beliefs: recent beliefs the prior is fitted to (reference K_beliefs: 2500).
-        spread: multiplies the fitted standard deviation of the prior (> 1 explores wider).
+        broad_std: the least standard deviation of the broad half of the prior (in logits).
+        warmup_steps: steps at the start during which only q learns (perception gets no gradient).
     """
 
     num_samples: int = 100
     hidden_size: int = 800
     num_layers: int = 3
     num_beliefs: int = 2500
-    spread: float = 1.0
+    broad_std: float = 6.0
+    warmup_steps: int = 25
 
     name: ClassVar[str] = "anesi"
     differentiable_forward: ClassVar[bool] = True
@@ -71,8 +83,10 @@ class ANeSI(Estimator):
     def __post_init__(self) -> None:
         for name in ("num_samples", "hidden_size", "num_layers", "num_beliefs"):
             check_positive_int("ANeSI", name, getattr(self, name))
-        if isinstance(self.spread, bool) or not isinstance(self.spread, (int, float)) or not self.spread > 0:
-            raise ValueError(f"ANeSI(spread=...): must be a number > 0, got {self.spread!r}")
+        if isinstance(self.broad_std, bool) or not isinstance(self.broad_std, (int, float)) or self.broad_std < 0:
+            raise ValueError(f"ANeSI(broad_std=...): must be a number >= 0, got {self.broad_std!r}")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"ANeSI(warmup_steps=...): must be an int >= 0, got {self.warmup_steps!r}")
 
     def build(self, program: Program) -> Surrogate:
         if not isinstance(program.output, Discrete):
@@ -95,7 +109,7 @@ class ANeSI(Estimator):
     ) -> torch.Tensor:
         q = surrogate_of(state)
         q.remember(beliefs.probs.detach(), beliefs.valid)
-        world_probs, world_valid = q.sample_prior(self.num_samples, self.spread, generator)
+        world_probs, world_valid = q.sample_prior(self.num_samples, self.broad_std, generator)
         worlds = Beliefs(world_probs, safe_log(world_probs), world_valid, beliefs.sizes).sample(1, generator)
         world_outputs = program.evaluate(worlds).squeeze(1)  # [M]; -1 where the program failed
         ok = world_outputs >= 0
@@ -103,6 +117,9 @@ class ANeSI(Estimator):
         picked = log_q_worlds.gather(1, world_outputs.clamp(min=0).unsqueeze(1)).squeeze(1)
         surrogate_nll = -(picked * ok).sum() / ok.sum().clamp(min=1)
         perception_nll = nll_of_target(q.log_q(beliefs.probs, beliefs.valid, frozen=True), target)
+        if int(q.steps) < self.warmup_steps:
+            perception_nll = perception_nll.detach()
+        q.steps.add_(1)
         return perception_nll + (surrogate_nll - surrogate_nll.detach())
 
 
@@ -118,6 +135,7 @@ class Surrogate(nn.Module):
     recent_valid: torch.Tensor
     filled: torch.Tensor
     cursor: torch.Tensor
+    steps: torch.Tensor
 
     def __init__(self, sizes: list[int], num_outputs: int, hidden_size: int, num_layers: int, num_beliefs: int):
         super().__init__()
@@ -134,6 +152,7 @@ class Surrogate(nn.Module):
         self.register_buffer("recent_valid", torch.zeros(num_beliefs, V, dtype=torch.bool))
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))
         self.register_buffer("cursor", torch.zeros((), dtype=torch.long))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def log_q(self, probs: torch.Tensor, valid: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         """log q(y | P) ``[M, |outputs|]``; with ``frozen`` the gradient reaches P but not q's weights."""
@@ -170,12 +189,18 @@ class Surrogate(nn.Module):
 
     @torch.no_grad()
     def sample_prior(
-        self, num_worlds: int, spread: float, generator: torch.Generator | None
+        self, num_worlds: int, broad_std: float, generator: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``num_worlds`` belief tensors ``[M, V, C]`` from the prior, with valid patterns of remembered rows."""
+        """``num_worlds`` belief tensors ``[M, V, C]`` from the prior, with valid patterns of remembered rows.
+
+        P = softmax(mu + s * eps), eps ~ N(0, 1): the first half with s = sigma (where the beliefs
+        are), the second with s = max(sigma, broad_std) (the simplex around them, corners included).
+        """
         mean, std = self.fit_prior()
+        near = num_worlds // 2
+        scale = torch.cat([std.expand(near, -1, -1), std.clamp(min=broad_std).expand(num_worlds - near, -1, -1)])
         noise = torch.randn((num_worlds, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
-        logits = (mean + spread * std * noise).masked_fill(~self.class_mask, float("-inf"))
+        logits = (mean + scale * noise).masked_fill(~self.class_mask, float("-inf"))
         rows = torch.randint(int(self.filled), (num_worlds,), generator=generator, device=mean.device)
         return torch.softmax(logits, dim=2), self.recent_valid[rows]
 
