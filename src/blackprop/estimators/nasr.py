@@ -36,7 +36,7 @@ __all__ = ["NASR"]
 
 @dataclass(frozen=True)
 class NASR(Estimator):
-    """One sampled tuple per example; reward standardised over the batch (population std + ``eps``).
+    """NASR-style policy gradient: one sampled tuple per example, reward standardised over the batch.
 
     Args:
         eps: added to the batch standard deviation (the reference used float32 machine epsilon).
