@@ -10,7 +10,19 @@
 from . import models
 from .beliefs import Beliefs
 from .blackbox import BlackBox
-from .estimators import ESTIMATORS, ISED, Estimator, Exact, TooLargeToEnumerate, estimator
+from .estimators import (
+    ESTIMATORS,
+    ISED,
+    NASR,
+    REINFORCE,
+    ANeSI,
+    Estimator,
+    Exact,
+    IndeCateR,
+    IndeCateRPlus,
+    TooLargeToEnumerate,
+    estimator,
+)
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
@@ -18,6 +30,7 @@ from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANeSI",
     "Beliefs",
     "BlackBox",
     "Discrete",
@@ -26,11 +39,15 @@ __all__ = [
     "Exact",
     "FAILED",
     "ISED",
+    "IndeCateR",
+    "IndeCateRPlus",
+    "NASR",
     "Open",
     "OutputSpaceError",
     "Padded",
     "Program",
     "ProgramStats",
+    "REINFORCE",
     "SEMIRINGS",
     "Semiring",
     "Sequence",

@@ -10,10 +10,27 @@ import dataclasses
 from typing import Any
 
 from ._base import Estimator
+from .anesi import ANeSI
 from .exact import Exact, TooLargeToEnumerate
+from .indecater import IndeCateR, IndeCateRPlus
 from .ised import ISED
+from .nasr import NASR
+from .reinforce import REINFORCE
 
-__all__ = ["ESTIMATORS", "Estimator", "Exact", "ISED", "TooLargeToEnumerate", "estimator", "register"]
+__all__ = [
+    "ANeSI",
+    "ESTIMATORS",
+    "Estimator",
+    "Exact",
+    "ISED",
+    "IndeCateR",
+    "IndeCateRPlus",
+    "NASR",
+    "REINFORCE",
+    "TooLargeToEnumerate",
+    "estimator",
+    "register",
+]
 
 ESTIMATORS: dict[str, type[Estimator]] = {}
 
@@ -24,7 +41,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     return cls
 
 
-for _cls in (ISED, Exact):
+for _cls in (ISED, Exact, REINFORCE, IndeCateR, IndeCateRPlus, NASR, ANeSI):
     register(_cls)
 
 
