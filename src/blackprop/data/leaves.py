@@ -66,15 +66,15 @@ def _margin(margin: str, t: np.ndarray, phase: float) -> np.ndarray:
     if margin == "entire":
         return np.zeros_like(t)
     if margin == "undulate":
-        return 0.14 * np.sin(2 * np.pi * (5 * t + phase))
+        return 0.2 * np.sin(2 * np.pi * (4 * t + phase))
     if margin == "serrate":
-        return -0.28 * np.mod(11 * t + phase, 1.0)
+        return -0.4 * np.mod(8 * t + phase, 1.0)
     if margin == "serrulate":
-        return -0.1 * np.mod(30 * t + phase, 1.0)
+        return -0.18 * np.mod(18 * t + phase, 1.0)
     if margin == "indented":
-        return -0.6 * np.clip(np.cos(2 * np.pi * (4 * t + phase)), 0, 1) ** 12
+        return -0.75 * np.clip(np.cos(2 * np.pi * (3 * t + phase)), 0, 1) ** 12
     if margin == "lobed":
-        return 0.35 * np.abs(np.sin(np.pi * 3 * t)) ** 0.5 - 0.35
+        return 0.6 * np.abs(np.sin(np.pi * 3 * t)) ** 0.5 - 0.6
     raise ValueError(f"unknown margin {margin!r}; valid: {', '.join(MARGINS)}")
 
 
@@ -86,13 +86,14 @@ def render_leaf(margin: str, shape: str, texture: str, rng: np.random.Generator,
     coords = (np.arange(size) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(coords, coords)
     angle = rng.uniform(0, 2 * np.pi)
-    scale = rng.uniform(0.7, 0.95)
+    scale = rng.uniform(0.8, 1.0)
     cx, cy = rng.uniform(-0.08, 0.08, size=2)
     u = ((x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)) / scale
     v = (-(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)) / scale
     t = (u + 0.9) / 1.8  # base at u = -0.9, tip at u = +0.9
     width = _half_width(shape, t) * (1 + _margin(margin, t, rng.uniform(0, 1)))
     blade = (t >= 0) & (t <= 1) & (np.abs(v) <= width)
+    outline = (t >= -0.02) & (t <= 1.02) & (np.abs(v) <= width + 0.035) & ~blade
     stem = (t < 0) & (t > -0.12) & (np.abs(v) < 0.025)
 
     background = rng.uniform(0.75, 1.0, size=3) * rng.uniform(0.7, 1.0)
@@ -113,7 +114,7 @@ def render_leaf(margin: str, shape: str, texture: str, rng: np.random.Generator,
         speckle = rng.standard_normal((1, size, size))
         leaf = green[:, None, None] * (0.85 + 0.35 * speckle) - 0.08 * veins[None]
     image = np.where(blade[None], leaf, image)
-    image = np.where(stem[None], (green * 0.5)[:, None, None], image)
+    image = np.where((stem | outline)[None], (green * 0.35)[:, None, None], image)
     image = image * rng.uniform(0.85, 1.15) + rng.normal(0, 0.03, size=image.shape)
     return np.clip(image, 0, 1).astype(np.float32)
 

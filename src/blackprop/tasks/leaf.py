@@ -21,7 +21,9 @@
 Data: synthetic stand-ins rendered from (margin, shape, texture) (see ``blackprop.data.leaves``;
 not photographs), or photographs from ``BLACKPROP_LEAF_DATA``. Each example draws a species
 uniformly (balanced in turn), then a feature triple uniformly among those the tree maps to it.
-Sizes follow the paper: 330 train and 110 test images; Adam 1e-4, batch 16, k=100.
+Sizes follow the paper: 330 train and 110 test images, batch 16, k=100, 30 epochs; Adam at 1e-3
+(the paper's 1e-4 learnt too slowly for these small networks on the stand-ins: 8 epochs reached
+27% at 1e-3 against 13% at 1e-4).
 """
 
 from __future__ import annotations
@@ -88,18 +90,19 @@ def _article(word: str) -> str:
 
 
 class LeafNet(nn.Module):
-    """A feature network on 64x64 RGB leaves: 3 conv blocks (32, 64, 128 channels, 3x3, max-pool 2),
-    global average pooling, FC 128 -> 128 ReLU, dropout, FC -> classes, softmax."""
+    """A feature network on 64x64 RGB leaves: four blocks of conv 3x3 + batch norm + ReLU + max-pool 2
+    (16, 32, 64, 64 channels), global average pooling, FC 64 -> 64 ReLU, dropout, FC -> classes,
+    softmax (small: three of them train on one CPU thread in seconds per epoch)."""
 
-    def __init__(self, num_classes: int, dropout: float = 0.3):
+    def __init__(self, num_classes: int, dropout: float = 0.2):
         super().__init__()
         blocks: list[nn.Module] = []
         channels = 3
-        for width in (32, 64, 128):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        for width in (16, 32, 64, 64):
+            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
             channels = width
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes))
+        self.classifier = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.classifier(self.features(images)), dim=1)
@@ -167,7 +170,7 @@ def make_llm_leaf_program() -> Program:
 
 
 def leaf_tasks() -> list[Task]:
-    defaults = Defaults(epochs=30, lr=1e-4, batch_size=16, num_samples=100, train_size=330, test_size=110)
+    defaults = Defaults(epochs=30, lr=1e-3, batch_size=16, num_samples=100, train_size=330, test_size=110)
 
     def load(split: str, size: int, seed: int) -> TaskData:
         return leaf_data(split, size, seed)

@@ -16,7 +16,7 @@ second epoch asks nothing already asked.
 
 Data: synthetic stand-ins (glyph crops, see ``blackprop.data.scenes``; not photographs), or a
 user's crops from ``BLACKPROP_SCENE_DATA``. A padded object slot is an all-zero image.
-Defaults: 900 train / 270 test scenes (100 / 30 per room), Adam 5e-4 (the paper's), batch 16,
+Defaults: 630 train / 270 test scenes (70 / 30 per room), Adam 5e-4 (the paper's), batch 16,
 k=100; 10 epochs (the paper used 100 on its photographs; see results/leaf_scene.jsonl).
 """
 
@@ -109,7 +109,7 @@ def make_llm_program() -> Program:
 
 
 class ObjectNet(nn.Module):
-    """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, max-pool 2),
+    """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, batch norm, ReLU, max-pool 2),
     FC 2048 -> 256 ReLU, dropout, FC -> 47, softmax."""
 
     def __init__(self, num_classes: int = len(OBJECTS), dropout: float = 0.3):
@@ -117,7 +117,7 @@ class ObjectNet(nn.Module):
         blocks: list[nn.Module] = []
         channels = 3
         for width in (32, 64, 128):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
             channels = width
         self.features = nn.Sequential(*blocks, nn.Flatten())
         self.classifier = nn.Sequential(nn.Linear(128 * (CROP_SIZE // 8) ** 2, 256), nn.ReLU(), nn.Dropout(dropout),
@@ -165,7 +165,7 @@ def _scene_data(split: str, size: int, seed: int, root: str, source: str) -> Tas
 
 
 def scene_tasks() -> list[Task]:
-    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=900, test_size=270)
+    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270)
 
     def load(split: str, size: int, seed: int) -> TaskData:
         return scene_data(split, size, seed)
