@@ -137,8 +137,8 @@ def load_leaf_folder(split: str, root: str | os.PathLike[str] | None = None,
         for path in sorted(species_folder.iterdir()):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 with Image.open(path) as picture:
-                    picture = picture.convert("RGB").resize((size, size))
-                    images.append(np.asarray(picture, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+                    rgb = picture.convert("RGB").resize((size, size))
+                    images.append(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0)
                 labels.append(species_folder.name)
     if not images:
         raise FileNotFoundError(f"leaf photos: no {'/'.join(IMAGE_SUFFIXES)} images under {folder}")

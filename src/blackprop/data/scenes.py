@@ -32,8 +32,12 @@ import os
 import warnings
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 __all__ = [
     "CROP_SIZE", "GLYPHS", "MAX_OBJECTS", "OBJECTS", "ROOMS", "ROOM_OBJECTS", "compose_scene", "emoji_font_path",
@@ -107,11 +111,11 @@ def glyph_source() -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _sprites(source: str) -> dict[str, object]:
+def _sprites(source: str) -> dict[str, PILImage]:
     """RGBA sprite (SPRITE_SIZE square) of every label but ``skip``."""
     from PIL import Image, ImageDraw, ImageFont
 
-    sprites: dict[str, object] = {}
+    sprites: dict[str, PILImage] = {}
     if source.startswith("emoji:"):
         font = ImageFont.truetype(source.split(":", 1)[1], 109)  # bitmap colour fonts come at size 109
         for label, char in GLYPHS.items():
@@ -120,7 +124,7 @@ def _sprites(source: str) -> dict[str, object]:
             box = canvas.getbbox()
             if box is None:
                 raise ValueError(f"the emoji font {source} has no glyph for {label!r} ({char!r}); use fonts-noto-color-emoji")
-            sprites[label] = _square(canvas.crop(box)).resize((SPRITE_SIZE, SPRITE_SIZE), Image.LANCZOS)
+            sprites[label] = _square(canvas.crop(box)).resize((SPRITE_SIZE, SPRITE_SIZE), Image.Resampling.LANCZOS)
         return sprites
     for label in GLYPHS:
         rng = np.random.default_rng(zlib.crc32(label.encode()))
@@ -138,10 +142,9 @@ def _sprites(source: str) -> dict[str, object]:
     return sprites
 
 
-def _square(image: object) -> object:
+def _square(image: PILImage) -> PILImage:
     from PIL import Image
 
-    assert isinstance(image, Image.Image)
     side = max(image.size)
     canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     canvas.paste(image, ((side - image.size[0]) // 2, (side - image.size[1]) // 2))
@@ -162,10 +165,9 @@ def render_object(label: str, rng: np.random.Generator, source: str | None = Non
         draw.line((x0, y0, x1, y1), fill=tuple(int(c) for c in rng.integers(0, 256, size=3)), width=int(rng.integers(1, 4)))
     if label != "skip":
         sprite = _sprites(source or glyph_source())[label]
-        assert isinstance(sprite, Image.Image)
         side = int(size * rng.uniform(0.6, 0.95))
-        glyph = sprite.rotate(float(rng.uniform(-25, 25)), resample=Image.BILINEAR, expand=True)
-        glyph = glyph.resize((side, side), Image.BILINEAR)
+        glyph = sprite.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BILINEAR, expand=True)
+        glyph = glyph.resize((side, side), Image.Resampling.BILINEAR)
         offset = rng.integers(-(size // 8), size // 8 + 1, size=2)
         crop.paste(glyph, (int((size - side) // 2 + offset[0]), int((size - side) // 2 + offset[1])), glyph)
     image = np.asarray(crop, dtype=np.float32).transpose(2, 0, 1) / 255.0
@@ -240,8 +242,8 @@ def load_scene_folder(split: str, root: str | os.PathLike[str] | None = None
             row = []
             for path in files:
                 with Image.open(path) as picture:
-                    picture = picture.convert("RGB").resize((CROP_SIZE, CROP_SIZE))
-                    crops.append(np.asarray(picture, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+                    rgb = picture.convert("RGB").resize((CROP_SIZE, CROP_SIZE))
+                    crops.append(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0)
                 row.append(len(crops) - 1)
             rows.append(row + [-1] * (MAX_OBJECTS - len(row)))
             rooms.append(room_folder.name)

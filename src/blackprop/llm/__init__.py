@@ -11,22 +11,20 @@ from .client import BudgetExhausted, ChatClient, LLMError, LLMStats, MissingEndp
 from .embedding import EmbeddingChooser, EmbeddingUnavailable, wordllama_embedder
 from .program import LLMFunction, UnparseableAnswer, first_mention, llm_program
 
-__all__ = sorted(
-    [
-        "BudgetExhausted",
-        "ChatClient",
-        "EmbeddingChooser",
-        "EmbeddingUnavailable",
-        "LLMError",
-        "LLMFunction",
-        "LLMStats",
-        "MissingEndpoint",
-        "ResponseCache",
-        "UnparseableAnswer",
-        "cache_key",
-        "default_cache_path",
-        "first_mention",
-        "llm_program",
-        "wordllama_embedder",
-    ]
-)
+__all__ = [
+    "BudgetExhausted",
+    "ChatClient",
+    "EmbeddingChooser",
+    "EmbeddingUnavailable",
+    "LLMError",
+    "LLMFunction",
+    "LLMStats",
+    "MissingEndpoint",
+    "ResponseCache",
+    "UnparseableAnswer",
+    "cache_key",
+    "default_cache_path",
+    "first_mention",
+    "llm_program",
+    "wordllama_embedder",
+]

@@ -32,7 +32,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import threading
 import time
 import urllib.error
@@ -163,6 +162,7 @@ class ChatClient:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._jitter = random.Random(seed)
+        self._in_flight: dict[str, threading.Event] = {}
 
     def __repr__(self) -> str:
         return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, cache={self.cache!r})"
@@ -175,15 +175,29 @@ class ChatClient:
         key = cache_key(self.model, messages, self.sampling)
         with self._lock:
             self.stats.calls += 1
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if cached is not None:
-                with self._lock:
-                    self.stats.cache_hits += 1
-                return cached.text
-        text, usage = self._request_with_retries(messages)
-        if self.cache is not None:
-            self.cache.put(key, self.model, text, prompt_tokens=usage[0], completion_tokens=usage[1])
+        while True:
+            if self.cache is not None:
+                cached = self.cache.get(key)
+                if cached is not None:
+                    with self._lock:
+                        self.stats.cache_hits += 1
+                    return cached.text
+            with self._lock:  # one request per key at a time: concurrent askers wait for its answer
+                pending = self._in_flight.get(key)
+                if pending is None:
+                    self._in_flight[key] = threading.Event()
+            if pending is None:
+                break
+            pending.wait()
+            if self.cache is None:
+                break
+        try:
+            text, usage = self._request_with_retries(messages)
+            if self.cache is not None:
+                self.cache.put(key, self.model, text, prompt_tokens=usage[0], completion_tokens=usage[1])
+        finally:
+            with self._lock:
+                self._in_flight.pop(key).set()
         return text
 
     # --- mechanics ----------------------------------------------------------------------------
@@ -240,10 +254,10 @@ class ChatClient:
             if status in RETRYABLE_STATUS or status >= 500:
                 raise _RetryableError(f"HTTP {status}: {detail}", _retry_after(error.headers.get("Retry-After"))) from None
             raise LLMError(f"{self.base_url}/chat/completions answered HTTP {status}: {detail}") from None
-        except (TimeoutError, socket.timeout) as error:
+        except TimeoutError as error:
             raise _RetryableError(f"timed out after {self.timeout}s ({error})") from None
         except urllib.error.URLError as error:
-            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+            if isinstance(error.reason, TimeoutError):
                 raise _RetryableError(f"timed out after {self.timeout}s") from None
             raise _RetryableError(f"connection failed: {error.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as error:

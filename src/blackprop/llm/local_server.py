@@ -54,6 +54,7 @@ class LocalChatServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/v1"
 
     def __enter__(self) -> LocalChatServer:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence as SequenceABC
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Sequence as SequenceABC
 from typing import Any
 
 from ..program import Program

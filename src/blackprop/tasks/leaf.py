@@ -146,7 +146,7 @@ def _leaf_data(split: str, size: int, seed: int, root: str) -> TaskData:
         images, species = load_leaf_folder(split, root)
         rng = np.random.default_rng(seed)
         chosen = rng.permutation(len(species))[:size]
-        pool = torch.from_numpy((images[chosen] - MEAN) / STD).unsqueeze(1)
+        pool = torch.from_numpy((images[chosen] - MEAN) / STD)
         return TaskData(pool=pool, index=torch.arange(len(chosen)).unsqueeze(1), labels=[species[i] for i in chosen])
     rng = np.random.default_rng(seed)
     table = _features_by_species()
