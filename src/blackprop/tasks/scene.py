@@ -96,7 +96,13 @@ def embedding_room_namer() -> RoomNamer:
 def make_embedding_program() -> Program:
     if os.environ.get("BLACKPROP_SCENE_LLM", "").lower() in ("1", "true", "yes"):
         return make_llm_program()
-    return Program(embedding_room_namer(), inputs=(OBJECT_LIST,), output=ROOM, name="scene-embedding")
+    from ..llm.embedding import EmbeddingUnavailable
+
+    try:
+        namer = embedding_room_namer()
+    except EmbeddingUnavailable as error:  # the CLI reports ValueErrors as one clear line
+        raise ValueError(f"scene: {error}; or use the scene-llm task with an endpoint") from None
+    return Program(namer, inputs=(OBJECT_LIST,), output=ROOM, name="scene-embedding")
 
 
 def make_llm_program() -> Program:
