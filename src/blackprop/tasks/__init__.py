@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 
 from ._base import Defaults, Task, TaskData, task_seed
+from .leaf import leaf_tasks
 from .mnist_r import mnist_r_tasks, sum_n_task
+from .scene import scene_tasks
 
 __all__ = ["Defaults", "MNIST_R", "Task", "TaskData", "get_task", "register_task", "task_names", "task_seed"]
 
@@ -23,6 +25,8 @@ def register_task(task: Task) -> Task:
 
 
 for _task in mnist_r_tasks():
+    register_task(_task)
+for _task in [*leaf_tasks(), *scene_tasks()]:
     register_task(_task)
 
 
