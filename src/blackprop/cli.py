@@ -39,6 +39,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="estimator setting, e.g. --set normalize=l2 --set dedup=true")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
+    parser.add_argument("--llm", action="store_true",
+                        help="use the language-model program of tasks that have one (scene, leaf-dt); the endpoint "
+                             "comes from OPENAI_BASE_URL / OPENAI_API_KEY / BLACKPROP_LLM_MODEL")
     parser.add_argument("--executor", metavar="SPEC",
                         help="where program calls run: serial (default), process, process:N, "
                              "dask:tcp://HOST:PORT or dask-local:N")
@@ -91,9 +94,24 @@ def _list() -> int:
     return 0
 
 
+LLM_VARIANTS = {"scene": "scene-llm", "leaf-dt": "leaf-llm", "leaf": "leaf-llm"}
+
+
+def llm_variant(task: str) -> str:
+    """The language-model version of a task (``scene`` -> ``scene-llm``); raises for tasks without one."""
+    if task in LLM_VARIANTS.values():
+        return task
+    if task not in LLM_VARIANTS:
+        raise SystemExit(f"--llm: task {task!r} has no language-model program; tasks with one: "
+                         f"{', '.join(sorted(LLM_VARIANTS))}")
+    return LLM_VARIANTS[task]
+
+
 def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int) -> Any:
     from .train import RunConfig
 
+    if getattr(args, "llm", False):
+        task = llm_variant(task)
     return RunConfig(
         task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         num_samples=args.num_samples, train_size=args.train_size, test_size=args.test_size,

@@ -201,6 +201,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             })
 
     final = history[-1] if history else evaluate(model, layer, test_data, device)
+    client = getattr(program.fn, "client", None)  # a language-model program: report its calls and tokens
     program.close()  # shuts down a process pool or local dask cluster started for --executor
     return {
         "task": task.name,
@@ -219,6 +220,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "program_calls": program.stats.calls,
         "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
         "program_failures": program.stats.failures,
+        **({"llm": client.stats.as_dict()} if client is not None else {}),
         "history": history,
         "device": str(device),
         "version": __version__,
