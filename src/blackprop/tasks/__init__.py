@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ._base import Defaults, Task, TaskData, task_seed
+from .hwf import hwf_task
 from .mnist_r import mnist_r_tasks, sum_n_task
 
 __all__ = ["Defaults", "MNIST_R", "Task", "TaskData", "get_task", "register_task", "task_names", "task_seed"]
@@ -24,6 +25,7 @@ def register_task(task: Task) -> Task:
 
 for _task in mnist_r_tasks():
     register_task(_task)
+register_task(hwf_task())
 
 
 def get_task(name: str) -> Task:
