@@ -229,7 +229,7 @@ def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None
     pool = torch.empty((len(paths), 1, IMAGE_SIZE, IMAGE_SIZE))
     for image_path, position in paths.items():
         with Image.open(image_folder / image_path) as image:
-            gray = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            gray = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
         pixels = np.asarray(gray, dtype=np.float32) / 255.0
         if pixels.mean() > 0.5:
             pixels = 1.0 - pixels
