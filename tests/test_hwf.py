@@ -373,3 +373,41 @@ def test_learning_full_epoch():
     result = train(RunConfig(task="hwf", method="ised", epochs=1, threads=1, progress=False))
     assert result["symbol_accuracy"] > 0.9
     assert result["test_accuracy"] > 0.7
+
+
+# --- hwf-typed ---------------------------------------------------------------------------------
+
+
+def test_typed_program_interleaves_and_checks_counts():
+    from blackprop.tasks.hwf import typed_formula_value
+
+    assert typed_formula_value(["2", "3", "4"], ["+", "*"]) == 14.0
+    assert typed_formula_value(["7"], []) == 7.0
+    with pytest.raises(FormulaError, match="one operator fewer"):
+        typed_formula_value(["2", "3"], [])
+    with pytest.raises(FormulaError, match="division by zero"):
+        typed_formula_value(["2", "0"], ["/"])
+
+
+def test_typed_task_same_data_exact_and_symbols():
+    typed, plain = get_task("hwf-typed"), get_task("hwf")
+    data = typed.data("test", 64)
+    assert data.labels == plain.data("test", 64).labels  # like-for-like comparison
+    model = typed.make_model().eval()
+    digits, operators = model(data.images(torch.arange(8)))
+    lengths = (data.symbols[:8] >= 0).sum(dim=1)
+    assert torch.equal(digits.lengths, (lengths + 1) // 2) and torch.equal(operators.lengths, lengths // 2)
+    assert torch.allclose(digits.probs.sum(dim=2), torch.ones(8, 4))
+    guess = model.symbols(data.images(torch.arange(8)))
+    assert torch.equal(guess < 0, data.symbols[:8] < 0)
+    assert bool((guess[:, 0::2][guess[:, 0::2] >= 0] < 10).all()) and bool((guess[:, 1::2][guess[:, 1::2] >= 0] >= 10).all())
+    short = torch.nonzero((data.symbols >= 0).sum(dim=1) <= 5).squeeze(1)[:6]
+    exact = bp.BlackBox(typed.make_program(), bp.Exact())
+    digits, operators = model(data.images(short))
+    with pytest.warns(RuntimeWarning, match="division by zero"):
+        probs = exact(digits, operators)
+    # a typed reading fails only by dividing by zero: mass = prod_j (1 - p(op_j = /) p(digit_j+1 = 0))
+    pairs = torch.arange(3)[None, :] < operators.lengths[:, None]
+    safe = 1 - operators.probs[:, :, 3] * digits.probs[:, 1:, 0]
+    expected = torch.where(pairs, safe, torch.ones_like(safe)).prod(dim=1)
+    assert torch.allclose(probs.sum(dim=1), expected, atol=1e-5)

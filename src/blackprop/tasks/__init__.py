@@ -26,6 +26,7 @@ def register_task(task: Task) -> Task:
 for _task in mnist_r_tasks():
     register_task(_task)
 register_task(hwf_task())
+register_task(hwf_task(typed=True))
 
 
 def get_task(name: str) -> Task:
