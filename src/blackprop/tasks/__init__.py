@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ._base import Defaults, Task, TaskData, task_seed
+from .hwf import hwf_task
 from .leaf import leaf_tasks
 from .mnist_r import mnist_r_tasks, sum_n_task
 from .scene import scene_tasks
@@ -26,7 +27,7 @@ def register_task(task: Task) -> Task:
 
 for _task in mnist_r_tasks():
     register_task(_task)
-for _task in [*leaf_tasks(), *scene_tasks()]:
+for _task in [hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks()]:
     register_task(_task)
 
 
