@@ -10,7 +10,7 @@
 from . import models
 from .beliefs import Beliefs
 from .blackbox import BlackBox
-from .estimators import ESTIMATORS, ISED, Estimator, Exact, TooLargeToEnumerate, estimator
+from .estimators import ESTIMATORS, ISED, Estimator, Exact, SubstitutionISED, TooLargeToEnumerate, estimator
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
@@ -34,6 +34,7 @@ __all__ = [
     "SEMIRINGS",
     "Semiring",
     "Sequence",
+    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
     "models",

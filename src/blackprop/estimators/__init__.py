@@ -11,8 +11,10 @@ from typing import Any
 from ._base import Estimator
 from .exact import Exact, TooLargeToEnumerate
 from .ised import ISED
+from .substitution_ised import SubstitutionISED
 
-__all__ = ["ESTIMATORS", "Estimator", "Exact", "ISED", "TooLargeToEnumerate", "estimator", "register"]
+__all__ = ["ESTIMATORS", "Estimator", "Exact", "ISED", "SubstitutionISED", "TooLargeToEnumerate", "estimator", "register"]
+
 
 ESTIMATORS: dict[str, type[Estimator]] = {}
 
@@ -23,7 +25,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     return cls
 
 
-for _cls in (ISED, Exact):
+for _cls in (ISED, Exact, SubstitutionISED):
     register(_cls)
 
 
