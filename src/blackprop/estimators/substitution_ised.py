@@ -23,10 +23,25 @@ so the gradient flows into p_d only. The loss is
 
 since grad log p(y) = sum_d grad_{p_d} log p(y) holds for independent variables.
 
-Why it works: for variable d the credit goes exactly to the values v that complete the sampled
-context to the label, weighted by p_d(v) and normalised per example (a log-likelihood, not a
+Why it should work: for variable d the credit goes exactly to the values v that complete the
+sampled context to the label, weighted by p_d(v) and normalised per example (a log-likelihood, not a
 probability, so examples with small p(y) still teach). On sum-n with one context, the pseudo-label
 of digit d is y - sum of the other digits, i.e. the right digit whenever the context is right.
+
+``summary="joint"`` instead runs ISED's own summary (add-mult by default, L1) over the distinct
+substituted tuples of all variables together: w(y) = sum_{distinct x, P(x)=y} prod_j p_j(x_j).
+Around a context with one wrong digit e, the tuple that fixes e outweighs the tuples that break
+another digit d in proportion to p_e(t_e)/p_e(x_e) against p_d(x_d - delta)/p_d(x_d), so the joint
+summary explains away; ``weighting`` does not apply to it.
+
+Measured (results/efficiency.md, one seed, LeNet, one CPU thread): at k=10n this estimator does NOT
+remove ISED's limit. With one context per example (k=160 on sum16) the pseudo-label y - sum_{-d}
+of a random context is a draw from the likelihood, almost flat over 0..9 while the other 15
+digits are unknown (noise sd ~16 against a range of 10), and the network stays at chance (sum16,
+8 epochs: 9.7% digit accuracy, where ISED reaches 20-30%). Contexts at the mode (include_mode)
+deadlock at initialisation: an untrained network predicts one class everywhere, so only labels
+in a window of 10 ever get a hit. It needs several contexts per example (k=100n) to estimate
+P(y | x_d = v) for more than one v.
 
 Budget: one context costs 1 + sum_d (|X_d| - 1) distinct program calls (the unchanged context is
 shared by every d), so N = num_samples // (1 + sum_d (|X_d| - 1)) contexts fit in ``num_samples``
