@@ -20,6 +20,7 @@ from .estimators import (
     Exact,
     IndeCateR,
     IndeCateRPlus,
+    SubstitutionISED,
     TooLargeToEnumerate,
     estimator,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "SEMIRINGS",
     "Semiring",
     "Sequence",
+    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
     "models",

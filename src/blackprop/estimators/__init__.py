@@ -16,6 +16,7 @@ from .indecater import IndeCateR, IndeCateRPlus
 from .ised import ISED
 from .nasr import NASR
 from .reinforce import REINFORCE
+from .substitution_ised import SubstitutionISED
 
 __all__ = [
     "ANeSI",
@@ -27,6 +28,7 @@ __all__ = [
     "IndeCateRPlus",
     "NASR",
     "REINFORCE",
+    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
     "register",
@@ -41,7 +43,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     return cls
 
 
-for _cls in (ISED, Exact, REINFORCE, IndeCateR, IndeCateRPlus, NASR, ANeSI):
+for _cls in (ISED, Exact, REINFORCE, IndeCateR, IndeCateRPlus, NASR, ANeSI, SubstitutionISED):
     register(_cls)
 
 
