@@ -39,6 +39,8 @@ def add_bench_parsers(commands: Any, add_run_options: Callable[[argparse.Argumen
     report.add_argument("results", nargs="+", help="JSONL results files")
     report.add_argument("--out", default="RESULTS.md", help="markdown file to write")
     report.add_argument("--plots", default="results/plots", help="folder for PNG plots ('' for none)")
+    report.add_argument("--notes", action="append", default=[], metavar="MD",
+                        help="a markdown file to place before the tables (repeatable)")
     report.set_defaults(handler=_report)
 
 
@@ -134,6 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    write_report([Path(p) for p in args.results], Path(args.out), Path(args.plots) if args.plots else None)
+    write_report([Path(p) for p in args.results], Path(args.out), Path(args.plots) if args.plots else None,
+                 notes=[Path(p) for p in args.notes])
     print(f"wrote {args.out}")
     return 0
