@@ -290,3 +290,29 @@ def test_thread_pool_executor_gives_same_results():
         program = bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5)), executor=pool)
         tuples = torch.randint(0, 3, (50, 2))
         assert program.evaluate(tuples).tolist() == tuples.sum(1).tolist()
+
+
+def test_exploration_gives_a_gradient_where_a_collapsed_network_has_none():
+    """Both digits sure of class 0, label "not equal": plain ISED samples only (0, 0), so no tuple
+    gives the label and the gradient is zero; with exploration some tuples do, and the gradient
+    lowers p(0)."""
+    equal = bp.Program(lambda a, b: a == b, (DIGIT3, DIGIT3), bp.Discrete([False, True]))
+    logits = torch.tensor([[20.0, 0.0, 0.0]], requires_grad=True)
+    for exploration, expect_gradient in ((0.0, False), (0.2, True)):
+        logits.grad = None
+        probs = torch.softmax(logits, -1)
+        layer = bp.BlackBox(equal, bp.ISED(num_samples=50, normalize="l1", exploration=exploration), seed=0)
+        layer.loss(probs, probs, target=[False]).backward()
+        moved = logits.grad.abs().sum().item() > 1e-6
+        assert moved == expect_gradient
+        if expect_gradient:
+            assert logits.grad[0, 0] > 0  # gradient descent lowers the collapsed class
+
+
+def test_exploration_samples_every_class_and_is_validated():
+    beliefs = Beliefs.from_inputs((DIGIT3,), (torch.tensor([[1.0, 0.0, 0.0]]),))
+    draws = beliefs.sample(3000, torch.Generator().manual_seed(0), exploration=0.3)
+    shares = torch.bincount(draws.flatten(), minlength=3).float() / 3000
+    assert shares.tolist() == pytest.approx([0.8, 0.1, 0.1], abs=0.03)  # sd of a share ~0.007
+    with pytest.raises(ValueError, match=r"exploration=...\): must be a number in \[0, 1\), got 1"):
+        bp.ISED(exploration=1)

@@ -109,6 +109,8 @@ def test_bench_appends_and_resumes_and_report_renders(tmp_path):
     assert main(argv) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["method"] for r in rows] == ["ised", "exact"]
+    epochs = [json.loads(line) for line in (tmp_path / "grid.epochs.jsonl").read_text().splitlines()]
+    assert [(e["method"], e["epoch"]) for e in epochs] == [("ised", 1), ("exact", 1)]
     assert main(argv) == 0  # everything done: nothing appended
     assert len(out.read_text().splitlines()) == 2
     md = tmp_path / "R.md"

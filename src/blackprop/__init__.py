@@ -10,7 +10,20 @@
 from . import models
 from .beliefs import Beliefs
 from .blackbox import BlackBox
-from .estimators import ESTIMATORS, ISED, Estimator, Exact, TooLargeToEnumerate, estimator
+from .estimators import (
+    ESTIMATORS,
+    ISED,
+    NASR,
+    REINFORCE,
+    ANeSI,
+    Estimator,
+    Exact,
+    IndeCateR,
+    IndeCateRPlus,
+    SubstitutionISED,
+    TooLargeToEnumerate,
+    estimator,
+)
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
@@ -18,6 +31,7 @@ from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANeSI",
     "Beliefs",
     "BlackBox",
     "Discrete",
@@ -26,14 +40,19 @@ __all__ = [
     "Exact",
     "FAILED",
     "ISED",
+    "IndeCateR",
+    "IndeCateRPlus",
+    "NASR",
     "Open",
     "OutputSpaceError",
     "Padded",
     "Program",
     "ProgramStats",
+    "REINFORCE",
     "SEMIRINGS",
     "Semiring",
     "Sequence",
+    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
     "models",

@@ -87,13 +87,20 @@ class Beliefs:
             sizes=torch.tensor(sizes, device=probs.device),
         )
 
-    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, num_samples: int, generator: torch.Generator | None = None, exploration: float = 0.0
+    ) -> torch.Tensor:
         """Draw ``num_samples`` tuples per example, i.i.d. per variable: LongTensor ``[B, k, V]``.
 
-        Invalid positions get -1. One ``torch.multinomial`` call covers the whole batch.
+        Each variable is drawn from ``(1 - exploration) * p_v + exploration * uniform`` (uniform over
+        its own classes). Invalid positions get -1. One ``torch.multinomial`` call covers the batch.
         """
         B, V, C = self.probs.shape
-        flat = self.probs.detach().reshape(B * V, C).clone()
+        probs = self.probs.detach()
+        if exploration > 0:
+            own = (torch.arange(C, device=probs.device) < self.sizes.unsqueeze(1)).to(probs.dtype)  # [V, C]
+            probs = (1 - exploration) * probs + exploration * own / own.sum(dim=1, keepdim=True)
+        flat = probs.reshape(B * V, C).clone()
         flat[~self.valid.reshape(-1), 0] = 1.0  # padded positions: any valid distribution, masked below
         draws = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
         draws = draws.reshape(B, V, num_samples).transpose(1, 2)

@@ -2,7 +2,8 @@
 
     blackprop bench --tasks sum2,sum3 --methods ised,reinforce --seeds 0,1,2 --out results/mnist_r.jsonl
 
-A run is identified by (task, method, seed, resolved settings); a grid re-run skips the runs
+Each finished epoch is also appended to ``<out stem>.epochs.jsonl`` as it happens. A run is
+identified by (task, method, seed, resolved settings); a grid re-run skips the runs
 already in the results file and resumes an interrupted run from its checkpoint
 (``<out>.ckpt/<run id>.pt``), so ``kill -9`` costs at most one epoch.
 """
@@ -38,6 +39,8 @@ def add_bench_parsers(commands: Any, add_run_options: Callable[[argparse.Argumen
     report.add_argument("results", nargs="+", help="JSONL results files")
     report.add_argument("--out", default="RESULTS.md", help="markdown file to write")
     report.add_argument("--plots", default="results/plots", help="folder for PNG plots ('' for none)")
+    report.add_argument("--notes", action="append", default=[], metavar="MD",
+                        help="a markdown file to place before the tables (repeatable)")
     report.set_defaults(handler=_report)
 
 
@@ -81,10 +84,17 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
         checkpoint = out.with_name(out.name + ".ckpt") / f"{run_id}.pt"
         config = dataclasses.replace(resolved, checkpoint=str(checkpoint))
         log(f"run: {config.task} {config.method} seed {config.seed}")
-        result = train(config)
+        epochs_file = out.with_name(out.stem + ".epochs.jsonl")
+        result = train(config, on_epoch=epoch_writer(epochs_file, {"run": run_id, "task": config.task,
+                                                                  "method": config.method, "seed": config.seed}))
         result["estimator_settings"] = resolved.estimator_settings
         result["command"] = " ".join(["blackprop", *sys.argv[1:]]) if sys.argv and "blackprop" in sys.argv[0] else None
-        with open(out, "a") as f:
+        with open(out, "a+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(f.tell() - 1)
+                if f.read(1) != "\n":  # a line cut by kill -9: end it so this result is a line of its own
+                    f.write("\n")
             f.write(json.dumps(result) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -93,6 +103,17 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
             f"({result['seconds']:.0f}s)")
         results.append(result)
     return results
+
+
+def epoch_writer(path: Path, ident: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A callback appending each epoch's metrics, tagged with ``ident``, as one JSON line to ``path``."""
+
+    def write(row: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps({**ident, **row}) + "\n")
+
+    return write
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -115,6 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    write_report([Path(p) for p in args.results], Path(args.out), Path(args.plots) if args.plots else None)
+    write_report([Path(p) for p in args.results], Path(args.out), Path(args.plots) if args.plots else None,
+                 notes=[Path(p) for p in args.notes])
     print(f"wrote {args.out}")
     return 0

@@ -6,7 +6,9 @@ distinct row is a canonical key; with ``cache=True`` (default) it is evaluated a
 the program's life. A call that raises, times out, or returns a value outside a ``Discrete``
 output space (or None / NaN) is a *failure*: it yields index -1, contributes nothing to any
 estimate, and is counted in ``stats``. The first failure of each kind is reported with a warning
-that names the tuple and the reason.
+that names the tuple and the reason. Failures are memoised like results, except calls *lost* with
+a dead worker process, which are retried when sampled again. Calls run serially or on an
+executor (``blackprop.executors``), with the same results and the same memo either way.
 
 Example:
     >>> import torch
@@ -21,12 +23,8 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
+import inspect
 import math
-import os
-import pickle
-import signal
-import threading
 import warnings
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
@@ -35,29 +33,35 @@ from typing import Any
 
 import torch
 
+from .executors import ExecutorRunner, Outcome, ProgramTimeout
 from .spaces import Discrete, Open, OutputSpaceError, Product, Sequence
 
-__all__ = ["FAILED", "Program", "ProgramStats"]
+__all__ = ["FAILED", "Program", "ProgramStats", "ProgramTimeout"]
 
 FAILED = -1
 
 
 @dataclass
 class ProgramStats:
-    """Counters over the program's life: ``calls`` run fn, ``hits`` answered from the memo."""
+    """Counters over the program's life: ``calls`` run fn, ``hits`` answered from the memo.
+
+    ``failures`` counts failed calls (``timeouts`` of them too slow, ``lost`` of them lost with a
+    dead worker and not memoised); ``restarts`` counts process pools replaced after a worker died.
+    """
 
     calls: int = 0
     hits: int = 0
     failures: int = 0
     timeouts: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    lost: int = 0
+    restarts: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"calls": self.calls, "hits": self.hits, "failures": self.failures, "timeouts": self.timeouts}
-
-
-class ProgramTimeout(Exception):
-    pass
+        return {
+            "calls": self.calls, "hits": self.hits, "failures": self.failures, "timeouts": self.timeouts,
+            "lost": self.lost, "restarts": self.restarts,
+        }
 
 
 class Program:
@@ -73,8 +77,13 @@ class Program:
             with inputs too varied to memoise, e.g. 81-cell sudoku boards); False: run every row.
         timeout: seconds per call; a slower call is a failure. None: no limit.
         executor: None or "serial" (default), "process" (a process pool of os.cpu_count()
-            workers), an int (a process pool of that size), or any concurrent.futures.Executor.
-            ``fn`` must be picklable (a module-level function) for process pools.
+            workers), an int (a process pool of that size), any concurrent.futures.Executor, or
+            a ``distributed.Client`` (dask). ``fn`` must be picklable (a module-level function)
+            for process pools. A process pool whose worker dies is replaced and the unfinished
+            calls are retried once (see ``blackprop.executors``); results are always indexed and
+            memoised here, in the calling process.
+
+    ``close()`` (or ``with Program(...) as program:``) shuts down a pool the program created.
     """
 
     def __init__(
@@ -101,8 +110,13 @@ class Program:
             raise TypeError(f"Program(output=...): give a Discrete, Open or Product space, got {output!r}")
         if cache not in (True, False, "batch"):
             raise ValueError(f"Program(cache=...): give True, False or 'batch', got {cache!r}")
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"Program(timeout=...): give seconds > 0 or None, got {timeout!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
+        ):
+            raise ValueError(f"Program(timeout=...): give a finite number of seconds > 0 or None, got {timeout!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Program(name=...): give a string or None, got {name!r}")
+        _check_arity(fn, len(inputs))
         self.fn = fn
         self.inputs = inputs
         self.output = output
@@ -110,7 +124,7 @@ class Program:
         self.cache_across_calls = cache is True  # "batch": dedup within a call only
         self.timeout = None if timeout is None else float(timeout)
         self.name = name or getattr(fn, "__name__", "program")
-        self.executor = _make_executor(executor, fn)
+        self._runner = ExecutorRunner(executor, fn)
         self.stats = ProgramStats()
         self._memo: dict[tuple[int, ...], int] = {}
         self._layout: list[tuple[int, int, Discrete | Sequence]] = []
@@ -123,6 +137,31 @@ class Program:
         sizes = [(s.element.size if isinstance(s, Sequence) else s.size) for _, _, s in self._layout for _ in range(_width(s))]
         self._radix = [n + 1 for n in sizes]  # +1 for the padding value -1
         self._fits_int64 = math.prod(self._radix) < 2**62
+        self._lowest = torch.tensor([-1 if isinstance(s, Sequence) else 0 for _, _, s in self._layout for _ in range(_width(s))])
+        self._limits = torch.tensor(sizes)
+        self._reported: set[str] = set()
+
+    @property
+    def executor(self) -> Any:
+        """The live ``concurrent.futures.Executor`` (None when serial); a broken pool is replaced."""
+        return self._runner.executor
+
+    def use_executor(self, executor: Any) -> Program:
+        """Run calls on another executor from now on (same forms as ``executor=``); the memo is kept."""
+        runner = ExecutorRunner(executor, self.fn)
+        self._runner.close()
+        self._runner = runner
+        return self
+
+    def close(self) -> None:
+        """Shut down a process pool this program created (a no-op for serial and borrowed executors)."""
+        self._runner.close()
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"Program({self.name}, inputs={self.inputs!r}, output={self.output!r})"
@@ -155,18 +194,26 @@ class Program:
                 f"{self.name}: tuples have {tuples.shape[-1]} columns but the program has "
                 f"{self.num_variables} variables"
             )
+        if tuples.dtype.is_floating_point or tuples.dtype.is_complex or tuples.dtype == torch.bool:
+            raise TypeError(f"{self.name}: tuples must hold integer class indices, got dtype {tuples.dtype}")
         lead = tuples.shape[:-1]
         components = (self.output.num_components,) if isinstance(self.output, Product) else ()
         flat = tuples.reshape(-1, self.num_variables)
         if flat.shape[0] == 0:
             return torch.empty((*lead, *components), dtype=torch.long, device=tuples.device)
+        cpu = flat.long().cpu()
+        self._check_range(cpu)
         if self.cache_enabled:
-            rows, inverse = self._unique_rows(flat)
+            rows, inverse = self._unique_rows(cpu)
             keys = [tuple(r) for r in rows.tolist()]
-            results = self._lookup_or_run(keys) if self.cache_across_calls else self._run(keys)
+            if self.cache_across_calls:
+                results = self._lookup_or_run(keys)
+            else:  # cache="batch": each distinct row of this call once, nothing kept
+                results = [index for index, _ in self._run(keys)]
             out = torch.tensor(self._rows(results), dtype=torch.long, device=tuples.device)[inverse.to(tuples.device)]
         else:
-            out = torch.tensor(self._rows(self._run([tuple(r) for r in flat.tolist()])), dtype=torch.long, device=tuples.device)
+            keys = [tuple(r) for r in cpu.tolist()]
+            out = torch.tensor(self._rows([index for index, _ in self._run(keys)]), dtype=torch.long, device=tuples.device)
         return out.reshape(*lead, *components)
 
     def _rows(self, results: list[Any]) -> list[Any]:
@@ -175,6 +222,18 @@ class Program:
             failed = self.output.failed_index()
             return [failed if r == FAILED else r for r in results]
         return results
+
+    def _check_range(self, rows: torch.Tensor) -> None:
+        """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions."""
+        bad = (rows < self._lowest) | (rows >= self._limits)
+        if bool(bad.any()):
+            row, column = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(
+                f"{self.name}: tuple {rows[row].tolist()} has index {int(rows[row, column])} in column {column}, "
+                f"outside 0..{int(self._limits[column]) - 1}"
+                + (" (or -1 for padding)" if int(self._lowest[column]) < 0 else "")
+                + "; tuples are rows of class indices, one column per variable"
+            )
 
     def _unique_rows(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cpu = flat.cpu()
@@ -192,25 +251,41 @@ class Program:
         memo = self._memo
         missing = [k for k in keys if k not in memo]
         self.stats.hits += len(keys) - len(missing)
-        if missing:
-            for key, result in zip(missing, self._run(missing), strict=True):
+        if not missing:
+            return [memo[k] for k in keys]
+        transient: dict[tuple[int, ...], int] = {}
+        for key, (result, keep) in zip(missing, self._run(missing), strict=True):
+            if keep:
                 memo[key] = result
-        return [memo[k] for k in keys]
+            else:
+                transient[key] = result  # lost with a dead worker: retried when sampled again
+        return [memo[k] if k in memo else transient[k] for k in keys]
 
-    def _run(self, keys: list[tuple[int, ...]]) -> list[int]:
+    def _run(self, keys: list[tuple[int, ...]]) -> list[tuple[int, bool]]:
+        """(output index, may be memoised) per key; results are indexed here, never in workers."""
         arguments = [self.decode(k) for k in keys]
-        if self.executor is None:
-            raw = [_guarded_call(self.fn, args, self.timeout) for args in arguments]
-        else:
-            raw = _run_in_executor(self.executor, self.fn, arguments, self.timeout)
+        raw = self._runner.run(arguments, self.timeout)
         self.stats.calls += len(keys)
-        return [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+        self._report_incidents()
+        return [(self._to_index(key, outcome), outcome[0] != "lost") for key, outcome in zip(keys, raw, strict=True)]
 
-    def _to_index(self, key: tuple[int, ...], outcome: tuple[str, Any]) -> int:
+    def _report_incidents(self) -> None:
+        runner = self._runner
+        self.stats.restarts += runner.restarts
+        runner.restarts = 0
+        for event in runner.events:
+            kind = event.split(":")[0]
+            if kind not in self._reported:
+                self._reported.add(kind)
+                warnings.warn(f"{self.name}: {event} (reported once; see program.stats.restarts)",
+                              RuntimeWarning, stacklevel=5)
+        runner.events.clear()
+
+    def _to_index(self, key: tuple[int, ...], outcome: Outcome) -> int:
         status, value = outcome
         if status == "ok":
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                return self._fail(key, "returned", f"{value!r} (None and NaN are failures)")
+            if value is None or _is_nan(value):
+                return self._fail(key, "returned", f"returned {value!r} (None and NaN are failures)")
             try:
                 return self.output.index(value)  # type: ignore[return-value]  # a tuple for Product outputs
             except OutputSpaceError as error:
@@ -220,6 +295,9 @@ class Program:
         if status == "timeout":
             self.stats.timeouts += 1
             return self._fail(key, "timeout", f"took longer than timeout={self.timeout}s")
+        if status == "lost":
+            self.stats.lost += 1
+            return self._fail(key, "lost", f"{value}; not memoised, retried when sampled again")
         return self._fail(key, "raised", value)
 
     def _fail(self, key: tuple[int, ...], kind: str, message: str) -> int:
@@ -247,92 +325,29 @@ def _place_values(radix: list[int]) -> list[int]:
     return list(reversed(values))
 
 
-def _guarded_call(fn: Callable[..., Any], args: list[Any], timeout: float | None) -> tuple[str, Any]:
-    """Run fn(*args) -> ("ok", value) | ("error", message) | ("timeout", None)."""
-    if timeout is None:
-        try:
-            return "ok", fn(*args)
-        except Exception as error:  # noqa: BLE001 - any program error is a failed sample
-            return "error", f"raised {type(error).__name__}: {error}"
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        return _call_with_alarm(fn, args, timeout)
-    return _call_in_thread(fn, args, timeout)
-
-
-def _call_with_alarm(fn: Callable[..., Any], args: list[Any], timeout: float) -> tuple[str, Any]:
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise ProgramTimeout()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+def _is_nan(value: Any) -> bool:
+    """NaN of any float flavour: Python, numpy, or a one-element tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.is_floating_point() and bool(torch.isnan(value).all())
+    if isinstance(value, (int, str, bytes, tuple, list, dict, set, frozenset)):
+        return False
     try:
-        return "ok", fn(*args)
-    except ProgramTimeout:
-        return "timeout", None
-    except Exception as error:  # noqa: BLE001
-        return "error", f"raised {type(error).__name__}: {error}"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        return math.isnan(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
-def _call_in_thread(fn: Callable[..., Any], args: list[Any], timeout: float) -> tuple[str, Any]:
-    """Off the main thread no signal can interrupt fn: run it in a daemon thread and stop waiting."""
-    box: list[tuple[str, Any]] = []
-
-    def target() -> None:
-        box.append(_guarded_call(fn, args, None))
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return box[0] if box else ("timeout", None)
-
-
-def _run_chunk(fn: Callable[..., Any], chunk: list[list[Any]], timeout: float | None) -> list[tuple[str, Any]]:
-    return [_guarded_call(fn, args, timeout) for args in chunk]
-
-
-def _run_in_executor(
-    executor: concurrent.futures.Executor, fn: Callable[..., Any], arguments: list[list[Any]], timeout: float | None
-) -> list[tuple[str, Any]]:
-    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-    size = max(1, math.ceil(len(arguments) / (4 * workers)))
-    chunks = [arguments[i : i + size] for i in range(0, len(arguments), size)]
-    futures = [executor.submit(_run_chunk, fn, chunk, timeout) for chunk in chunks]
-    results: list[tuple[str, Any]] = []
-    for future, chunk in zip(futures, chunks, strict=True):
-        try:
-            results.extend(future.result())
-        except Exception as error:  # noqa: BLE001 - a dead worker fails its chunk, not the run
-            results.extend([("error", f"worker failed: {type(error).__name__}: {error}")] * len(chunk))
-    return results
-
-
-def _make_executor(executor: Any, fn: Callable[..., Any]) -> concurrent.futures.Executor | None:
-    if executor is None or executor == "serial":
-        return None
-    if isinstance(executor, concurrent.futures.Executor):
-        if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
-            _check_picklable(fn)
-        return executor
-    if executor in ("process", "processes") or (isinstance(executor, int) and not isinstance(executor, bool)):
-        workers = os.cpu_count() if isinstance(executor, str) else executor
-        if not workers or workers < 1:
-            raise ValueError(f"Program(executor=...): a process pool needs >= 1 worker, got {executor!r}")
-        _check_picklable(fn)
-        return concurrent.futures.ProcessPoolExecutor(max_workers=workers)
-    raise ValueError(
-        f"Program(executor=...): expected None, 'serial', 'process', a worker count, or a "
-        f"concurrent.futures.Executor; got {executor!r}"
-    )
-
-
-def _check_picklable(fn: Callable[..., Any]) -> None:
+def _check_arity(fn: Callable[..., Any], count: int) -> None:
+    """Refuse at construction a fn that cannot take one positional argument per input."""
     try:
-        pickle.dumps(fn)
-    except Exception as error:  # noqa: BLE001
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    try:
+        signature.bind(*([None] * count))
+    except TypeError as error:
+        name = getattr(fn, "__name__", repr(fn))
         raise TypeError(
-            f"Program(executor=process): fn {fn!r} cannot be sent to worker processes ({error}); "
-            "define it as a module-level function (lambdas and closures cannot be pickled)"
+            f"Program(fn, inputs=...): {name}{signature} cannot be called with {count} positional "
+            f"argument(s), one per input space ({error}); make fn take one argument per input"
         ) from None

@@ -52,6 +52,7 @@ class RunConfig:
     device: str = "auto"
     checkpoint: str | None = None
     progress: bool = True
+    executor: str | None = None
 
     def resolved(self, task: Task) -> RunConfig:
         """A copy with every None setting replaced by the task default."""
@@ -75,6 +76,15 @@ class RunConfig:
             raise ValueError(f"lr must be a float > 0, got {self.lr!r}")
         if self.method not in ESTIMATORS:
             raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads must be an int >= 1 (or None for torch's default), got {self.threads!r}")
+        pick_device(self.device)
+        if self.executor is not None:
+            from .executors import parse_executor_spec
+
+            parse_executor_spec(self.executor)
+        make_estimator(self)  # unknown or invalid estimator settings fail here, before any data is loaded
 
 
 def make_estimator(config: RunConfig) -> Any:
@@ -86,9 +96,18 @@ def make_estimator(config: RunConfig) -> Any:
 
 
 def pick_device(name: str) -> torch.device:
+    """"auto" (cuda when available, else cpu) or any torch device string, checked to exist here."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available here; use --device auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
 
 
 def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -105,6 +124,10 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     test_data = task.data("test", config.test_size)
     model = task.make_model().to(device)
     program = task.make_program()
+    if config.executor is not None:
+        from .executors import executor_from_spec
+
+        program.use_executor(executor_from_spec(config.executor))
     layer = BlackBox(program, make_estimator(config), seed=config.seed).to(device)
     optimizer = torch.optim.Adam(list(model.parameters()) + list(layer.parameters()), lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -113,14 +136,20 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     start_epoch, elapsed = 0, 0.0
     checkpoint = Path(config.checkpoint) if config.checkpoint else None
     if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = _load(checkpoint)
         if state["config"] != _identity(config):
             raise ValueError(f"checkpoint {checkpoint} belongs to another run config; delete it or pick another path")
+        saved_on = state.get("device_type", device.type)
+        if saved_on != device.type:
+            raise ValueError(f"checkpoint {checkpoint} was written on {saved_on} and this run is on {device.type}; "
+                             f"resume with --device {saved_on} (random streams differ between devices) or start over")
         model.load_state_dict(state["model"])
         layer.load_state_dict(state["layer"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout on the GPU draws from these
         _restore_program(program, state["program"])
         gen = layer.generator(device)
         if gen is not None and state["layer_rng"] is not None:
@@ -135,15 +164,20 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         total_loss = 0.0
         bar = tqdm(batches, desc=f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}",
                    disable=not (config.progress and sys.stderr.isatty()), leave=False)
-        for rows in bar:
+        for step, rows in enumerate(bar, start=1):
+            where = f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}, step {step}/{len(batches)}"
             images = train_data.images(rows).to(device)
-            loss = layer.loss(*model(images), target=train_data.label_values(rows))
+            try:
+                loss = layer.loss(*model(images), target=train_data.label_values(rows))
+            except ValueError as error:  # e.g. NaN probabilities from a diverged network
+                raise FloatingPointError(f"{where}: {error}") from error
+            if not torch.isfinite(loss):  # before the step, so the weights (and the last checkpoint) stay sane
+                raise FloatingPointError(f"{where}: loss became {loss.item()}; lower lr (the last checkpoint "
+                                         "holds the weights before this epoch)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total_loss += float(loss.detach())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{task.name}: loss became {loss.item()} at epoch {epoch + 1}; lower lr")
         elapsed += time.perf_counter() - began
         metrics = evaluate(model, layer, test_data, device)
         row = {
@@ -160,12 +194,15 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             _save(checkpoint, {
                 "config": _identity(config), "epoch": epoch + 1, "elapsed": elapsed, "history": history,
                 "model": model.state_dict(), "layer": layer.state_dict(), "optimizer": optimizer.state_dict(),
-                "shuffle": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                "shuffle": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "device_type": device.type,
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
                 "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
                 "program": _program_state(program),
             })
 
     final = history[-1] if history else evaluate(model, layer, test_data, device)
+    client = getattr(program.fn, "client", None)  # a language-model program: report its calls and tokens
+    program.close()  # shuts down a process pool or local dask cluster started for --executor
     return {
         "task": task.name,
         "method": config.method,
@@ -183,6 +220,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "program_calls": program.stats.calls,
         "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
         "program_failures": program.stats.failures,
+        **({"llm": client.stats.as_dict()} if client is not None else {}),
         "history": history,
         "device": str(device),
         "version": __version__,
@@ -225,8 +263,25 @@ def _same(space: Any, predicted: Any, label: Any) -> bool:
 
 
 def _identity(config: RunConfig) -> dict[str, Any]:
-    keep = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("threads", "checkpoint", "progress")}
-    return keep
+    """What a checkpoint must match: every setting that changes the numbers (not threads or executor)."""
+    ignored = ("threads", "checkpoint", "progress", "executor")
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """A checkpoint's state on the CPU (resumable on another device), or a clear error."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - truncated, not a checkpoint, unreadable
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to start the run "
+            "over, or pick another --checkpoint path"
+        ) from None
+    missing = {"config", "epoch", "model", "optimizer", "history"} - set(state if isinstance(state, dict) else ())
+    if missing:
+        raise ValueError(f"checkpoint {path} is not a blackprop training checkpoint (lacks {sorted(missing)}); "
+                         "delete it or pick another --checkpoint path")
+    return state
 
 
 def _program_state(program: Any) -> dict[str, Any]:
@@ -243,10 +298,20 @@ def _restore_program(program: Any, state: dict[str, Any]) -> None:
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to ``<path>.tmp`` then rename: a crash or a full disk never leaves a half-written checkpoint."""
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename, so even a power cut leaves one whole file
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        kept = f"; the previous checkpoint {path} is intact" if path.exists() else ""
+        raise OSError(error.errno, f"cannot save checkpoint {path} ({error.strerror or error}){kept}; free disk "
+                                   "space or pick a writable --checkpoint path") from None
 
 
 def git_commit() -> str | None:

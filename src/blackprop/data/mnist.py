@@ -74,7 +74,13 @@ def mnist_folder(root: str | os.PathLike[str] | None = None) -> Path:
     folder = cache_dir() / "mnist"
     if all(_verified(folder / name, digest) for name, digest in MNIST_FILES.items()):
         return folder
-    _download(folder)
+    try:
+        _download(folder)
+    except OSError as error:  # unwritable or full cache folder: nothing half-written keeps a final name
+        raise DataUnavailable(
+            f"cannot download MNIST into {folder} ({type(error).__name__}: {error}); set BLACKPROP_DATA to a "
+            "writable folder with ~60 MB free, or BLACKPROP_MNIST to a folder holding the four MNIST IDX files"
+        ) from None
     return folder
 
 
@@ -86,7 +92,10 @@ def _verified(path: Path, digest: str) -> bool:
         return True
     if _sha256(path) != digest:
         return False
-    stamp.write_text(digest)
+    try:
+        stamp.write_text(digest)
+    except OSError:  # a read-only cache of verified files is fine: the stamp only saves re-hashing
+        pass
     return True
 
 

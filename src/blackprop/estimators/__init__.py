@@ -6,13 +6,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ._base import Estimator
+from .anesi import ANeSI
 from .exact import Exact, TooLargeToEnumerate
+from .indecater import IndeCateR, IndeCateRPlus
 from .ised import ISED
+from .nasr import NASR
+from .reinforce import REINFORCE
+from .substitution_ised import SubstitutionISED
 
-__all__ = ["ESTIMATORS", "Estimator", "Exact", "ISED", "TooLargeToEnumerate", "estimator", "register"]
+__all__ = [
+    "ANeSI",
+    "ESTIMATORS",
+    "Estimator",
+    "Exact",
+    "ISED",
+    "IndeCateR",
+    "IndeCateRPlus",
+    "NASR",
+    "REINFORCE",
+    "SubstitutionISED",
+    "TooLargeToEnumerate",
+    "estimator",
+    "register",
+]
 
 ESTIMATORS: dict[str, type[Estimator]] = {}
 
@@ -23,7 +43,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     return cls
 
 
-for _cls in (ISED, Exact):
+for _cls in (ISED, Exact, REINFORCE, IndeCateR, IndeCateRPlus, NASR, ANeSI, SubstitutionISED):
     register(_cls)
 
 
@@ -33,6 +53,12 @@ def estimator(name: str, **settings: Any) -> Estimator:
         cls = ESTIMATORS[name]
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; valid: {', '.join(sorted(ESTIMATORS))}") from None
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise TypeError(
+            f"estimator {name!r}: unknown setting(s) {', '.join(unknown)}; valid settings: {', '.join(valid)}"
+        )
     try:
         return cls(**settings)
     except TypeError as error:

@@ -12,8 +12,11 @@ is never differentiated. Everything is computed in log space.
 Example (the blog's worked example, samples (1,2), (1,0), (2,1) with P = a+b):
     w(3) = .6*.7 + .3*.1 = .45 ;  w(1) = .6*.2 = .12
 
-Defaults (measured, see RESULTS.md "ISED ablation"): counted multiplicity, L1 normalisation and
-the NLL loss -log q(y).
+Defaults (measured, summarised in RESULTS.md): duplicates counted with multiplicity, L1
+normalisation and the loss -log q(y) on the normalised summary. On sum2 (3 epochs) all variants
+are within noise (``results/ablation_sum2.jsonl``); on sum4 (3 epochs) L1 reached 88.2% against
+11.2% (lr 1e-4) and 54.2% after 10 epochs (lr 1e-3) for the reference's L2
+(``results/ablation_defaults.jsonl``, ``results/ablation_l2_grid.jsonl``).
 
 Structured outputs (a ``Product`` output space, the program returning tuples): each component j
 is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), giving
@@ -48,9 +51,13 @@ class ISED(Estimator):
         semiring: "add-mult" (default), "max-mult" or "min-max".
         dedup: count each distinct sampled tuple once per example (True) or with its
             multiplicity (False, as the reference code did).
-        normalize: "l1", "l2" (the reference's) or "none".
+        normalize: "l1" (default), "l2" (the reference's) or "none".
         loss: "nll" (-log q(y) on the normalised summary) or "bce" (binary cross-entropy against
             the one-hot label, averaged over outputs, as the reference code did).
+        exploration: draw each symbol from (1 - e) p + e uniform instead of p (the summary still
+            weighs tuples by p). A network that has put all its mass on tuples giving one output
+            never samples another output, so ISED has no gradient left on examples labelled
+            otherwise (e.g. ``equal`` collapsing to "always equal"); exploration keeps sampling them.
     """
 
     num_samples: int = 100
@@ -58,6 +65,7 @@ class ISED(Estimator):
     dedup: bool = False
     normalize: str = "l1"
     loss_fn: str = "nll"
+    exploration: float = 0.0
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
@@ -67,10 +75,12 @@ class ISED(Estimator):
         semiring(self.semiring)
         check_choice("ISED", "normalize", self.normalize, NORMALIZATIONS)
         check_choice("ISED", "loss_fn", self.loss_fn, LOSSES)
+        if not (isinstance(self.exploration, (int, float)) and 0 <= self.exploration < 1):
+            raise ValueError(f"ISED(exploration=...): must be a number in [0, 1), got {self.exploration!r}")
 
     def log_summary(self, program: Program, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
-        tuples = beliefs.sample(self.num_samples, generator)
+        tuples = beliefs.sample(self.num_samples, generator, self.exploration)
         outputs = program.evaluate(tuples)
         if self.dedup:
             repeats = ~first_occurrences(tuples)

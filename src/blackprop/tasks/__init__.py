@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 from ._base import Defaults, Task, TaskData, task_seed
+from .hwf import hwf_task
+from .leaf import leaf_tasks
 from .mnist_r import mnist_r_tasks, sum_n_task
+from .scene import scene_tasks
 from .sudoku import sudoku_tasks
 
 __all__ = ["Defaults", "MNIST_R", "Task", "TaskData", "get_task", "register_task", "task_names", "task_seed"]
@@ -25,7 +28,7 @@ def register_task(task: Task) -> Task:
 
 for _task in mnist_r_tasks():
     register_task(_task)
-for _task in sudoku_tasks():  # sudoku, sudoku-partial
+for _task in [hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks(), *sudoku_tasks()]:
     register_task(_task)
 
 

@@ -25,10 +25,18 @@ __all__ = ["Defaults", "Task", "TaskData", "task_seed"]
 
 @dataclass(frozen=True)
 class Defaults:
-    """Training settings of a task (the paper's unless documented otherwise)."""
+    """Training settings of a task: the paper's, except Adam's lr.
+
+    The paper used lr 1e-4 for MNIST-R; 1e-3 is the measured better default here (sum2, 3 epochs,
+    2 seeds x 7 ISED variants: 95.1% mean at 1e-3 against 94.0% at 1e-4;
+    ``results/ablation_sum2.jsonl``; on sum4, 88.2% at 1e-3 against 65.6% at 1e-4 after 3 epochs,
+    ``results/ablation_defaults.jsonl``). ``equal`` keeps 1e-4: at 1e-3 the network collapsed to
+    "always equal" (9.4% after 3 epochs, with or without exploration) while 1e-4 reached 88.2%.
+    Pass ``--lr 1e-4`` for the paper's setting everywhere.
+    """
 
     epochs: int = 10
-    lr: float = 1e-4
+    lr: float = 1e-3
     batch_size: int = 16
     num_samples: int = 100
     train_size: int = 5000

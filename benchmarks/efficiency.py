@@ -1,0 +1,411 @@
+"""The paper's sample- and data-efficiency experiments, one command each, plus their report.
+
+Sample efficiency (sum8 / sum12 / sum16, k = 10n and 100n, LeNet, Adam 1e-3, batch 16, the task
+registry's 5000 / 5000 / 3750 training and 500 test tuples):
+
+    python benchmarks/efficiency.py sample --tasks sum16 --k-per-digit 10 --methods ised,ised-sub --epochs 8
+
+Data efficiency (sum4, 5,000 training examples, test accuracy against training time and against
+examples seen):
+
+    python benchmarks/efficiency.py data --methods ised,ised-sub,anesi --epochs 3
+
+Report (markdown tables beside the paper's figures, PNG plots):
+
+    python benchmarks/efficiency.py report
+
+A proxy that runs in seconds (no MNIST; one learnable logit row per image; digit accuracy):
+
+    python benchmarks/efficiency.py proxy --tasks sum4 --methods "ised,ised-sub?k_per_digit=100&weighting=probability"
+
+Every run goes through ``blackprop.bench.run_grid``: results are appended to one JSONL file
+(default results/efficiency.jsonl) and a re-run skips finished runs and resumes interrupted ones.
+Methods are registry names, optionally with estimator settings after ``?`` (``ised-sub?include_mode=true``);
+names not (yet) registered are skipped with a message. Each command line is appended to
+``<out>.commands`` so the report can list what produced the rows.
+
+The program's memo cache holds every distinct tuple it has seen; on sum16 with k=1600 that is
+millions of 16-tuples per epoch (about 1 GB per million with the checkpoint copy), so the sum-n
+programs here run with a bounded cache (``--cache-limit`` entries, cleared when full). That
+changes only how many calls are answered from memory, never a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from blackprop.bench import run_grid
+from blackprop.estimators import ESTIMATORS
+from blackprop.program import Program
+from blackprop.tasks import get_task, register_task
+from blackprop.train import RunConfig
+
+SAMPLE_TASKS = ("sum8", "sum12", "sum16")
+DATA_TASK = "sum4"
+DATA_TRAIN_SIZE = 5000
+
+# The paper's sample-efficiency table (test accuracy %, 100 epochs), keyed by (method, task, k).
+PAPER_SAMPLE = {
+    "reinforce": (8.32, 8.28, 7.52, 8.20, 5.12, 6.28),
+    "indecater": (5.36, 89.60, 4.60, 77.88, 1.24, 5.16),
+    "indecater+": (10.20, 88.60, 6.84, 86.92, 4.24, 83.52),
+    "ised": (87.28, 87.72, 85.72, 86.72, 6.48, 8.13),
+}
+PAPER_COLUMNS = (("sum8", 80), ("sum8", 800), ("sum12", 120), ("sum12", 1200), ("sum16", 160), ("sum16", 1600))
+
+
+def paper_figure(method: str, task: str, k: int) -> float | None:
+    figures = PAPER_SAMPLE.get(method)
+    if figures is None or (task, k) not in PAPER_COLUMNS:
+        return None
+    return figures[PAPER_COLUMNS.index((task, k))]
+
+
+# --- running -------------------------------------------------------------------------------
+class BoundedCacheProgram(Program):
+    """A Program whose memo is cleared whenever it holds more than ``limit`` tuples."""
+
+    limit: int = 200_000
+
+    def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
+        if self.cache_size() > self.limit:
+            self.clear_cache()
+        return super().evaluate(tuples)
+
+
+def bound_program_cache(task_name: str, limit: int) -> None:
+    """Register ``task_name`` again with its program's memo bounded to ``limit`` entries."""
+    task = get_task(task_name)
+    make_program = task.make_program
+
+    def bounded() -> Program:
+        program = make_program()
+        program.__class__ = BoundedCacheProgram
+        program.limit = limit  # type: ignore[attr-defined]
+        return program
+
+    register_task(dataclasses.replace(task, make_program=bounded))
+
+
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"ised-sub?include_mode=true&weighting=uniform"`` -> ("ised-sub", {...}), values parsed as JSON."""
+    name, _, query = spec.partition("?")
+    settings: dict[str, Any] = {}
+    for pair in filter(None, query.split("&")):
+        key, _, raw = pair.partition("=")
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key] = raw
+    return name.strip(), settings
+
+
+def registered(specs: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    methods = []
+    for spec in specs:
+        name, settings = parse_method(spec)
+        if name not in ESTIMATORS:
+            print(f"skip: method {name!r} is not registered yet (registered: {', '.join(sorted(ESTIMATORS))})")
+            continue
+        methods.append((name, settings))
+    return methods
+
+
+def record_command(out: Path) -> None:
+    with open(out.with_name(out.name + ".commands"), "a") as f:
+        f.write(" ".join(["python", "benchmarks/efficiency.py", *map(shlex.quote, sys.argv[1:])]) + "\n")
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    configs = []
+    for task in split(args.tasks):
+        n = int(task.removeprefix("sum"))
+        bound_program_cache(task, args.cache_limit)
+        for multiplier in (int(m) for m in split(args.k_per_digit)):
+            for name, settings in registered(split(args.methods)):
+                for seed in (int(s) for s in split(args.seeds)):
+                    configs.append(RunConfig(task=task, method=name, seed=seed, num_samples=multiplier * n,
+                                             epochs=args.epochs, estimator_settings=settings, threads=args.threads,
+                                             progress=False))
+    run(configs, Path(args.out))
+
+
+def run_data(args: argparse.Namespace) -> None:
+    bound_program_cache(DATA_TASK, args.cache_limit)
+    configs = [
+        RunConfig(task=DATA_TASK, method=name, seed=int(seed), epochs=args.epochs, num_samples=args.num_samples,
+                  train_size=DATA_TRAIN_SIZE, estimator_settings=settings, threads=args.threads, progress=False)
+        for name, settings in registered(split(args.methods)) for seed in split(args.seeds)
+    ]
+    run(configs, Path(args.out))
+
+
+def run(configs: list[RunConfig], out: Path) -> None:
+    if not configs:
+        print("nothing to run")
+        return
+    torch.set_num_threads(configs[0].threads or 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record_command(out)
+    run_grid(configs, out, log=lambda line: print(line, flush=True))
+
+
+# --- a fast proxy without MNIST ----------------------------------------------------------
+def proxy_accuracy(n: int, estimator: Any, images: int = 200, steps: int = 300, seed: int = 0) -> float:
+    """sum-n over ``images`` learnable logit rows (one per 'image'): digit accuracy after ``steps`` Adam steps."""
+    from blackprop import BlackBox, Discrete
+
+    torch.manual_seed(seed)
+    digit = Discrete(range(10))
+    truth = torch.randint(0, 10, (images,))
+    program = Program(lambda *xs: sum(xs), inputs=(digit,) * n, output=Discrete(range(9 * n + 1)))
+    layer = BlackBox(program, estimator, seed=seed)
+    logits = torch.zeros(images, 10, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(steps):
+        rows = torch.randint(0, images, (32, n))
+        probs = torch.softmax(logits[rows], dim=-1)
+        loss = layer.loss(*probs.unbind(1), target=truth[rows].sum(1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float((logits.argmax(dim=1) == truth).float().mean())
+
+
+def run_proxy(args: argparse.Namespace) -> None:
+    from blackprop import estimator
+
+    torch.set_num_threads(1)
+    for n in (int(t.removeprefix("sum")) for t in split(args.tasks)):
+        for spec in split(args.methods):
+            name, settings = parse_method(spec)
+            if name not in ESTIMATORS:
+                print(f"skip: method {name!r} is not registered yet")
+                continue
+            multiplier = int(settings.pop("k_per_digit", 10))
+            if name != "exact":
+                settings.setdefault("num_samples", multiplier * n)
+            try:
+                accuracy = f"{proxy_accuracy(n, estimator(name, **settings)):.3f}"
+            except ValueError as error:
+                accuracy = f"not run ({error})"
+            print(f"sum{n} {spec}: digit accuracy {accuracy}", flush=True)
+
+
+# --- reporting -----------------------------------------------------------------------------
+def load(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def label(row: dict[str, Any]) -> str:
+    settings = row.get("estimator_settings") or {}
+    if not settings:
+        return row["method"]
+    return row["method"] + "?" + "&".join(f"{k}={json.dumps(v)}" for k, v in sorted(settings.items()))
+
+
+def mean_std(values: list[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else f"{mean:.2f}"
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int:
+    return max(history, key=lambda h: h["test_accuracy"])["epoch"]
+
+
+def sample_table(rows: list[dict[str, Any]]) -> list[str]:
+    columns = sorted({(r["task"], r["num_samples"]) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
+    groups: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[label(r)][(r["task"], r["num_samples"])].append(r)
+    head = " | ".join(f"{t} k={k}" for t, k in columns)
+    lines = [
+        "Test accuracy (%) after the final epoch, mean ± std over seeds, [the paper's figure after 100 epochs];",
+        "below it: epochs run, best epoch, training seconds, and program calls per epoch (cache misses, i.e.",
+        "actual executions; the budget is k evaluations per example).",
+        "",
+        f"| method | {head} |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for method, by_column in groups.items():
+        cells, costs = [], []
+        for task, k in columns:
+            runs = by_column.get((task, k), [])
+            paper = paper_figure(runs[0]["method"] if runs else method, task, k)
+            cell = mean_std([r["test_accuracy"] for r in runs]) if runs else "–"
+            cells.append(cell + (f" [{paper:.2f}]" if paper is not None else ""))
+            if runs:
+                epochs = runs[0]["epochs"]
+                seconds = statistics.fmean(r["seconds"] for r in runs)
+                calls = statistics.fmean(r["program_calls"] / r["epochs"] for r in runs)
+                costs.append(f"{epochs} ep (best {best_epoch(runs[0]['history'])}), {seconds:.0f}s, {calls:,.0f} calls/ep")
+            else:
+                costs.append("–")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("| ↳ cost | " + " | ".join(costs) + " |")
+    for method in PAPER_SAMPLE:
+        if method not in {r["method"] for r in rows}:
+            figures = [paper_figure(method, t, k) for t, k in columns]
+            lines.append(f"| {method} (paper only) | " + " | ".join(f"[{f:.2f}]" if f is not None else "–" for f in figures) + " |")
+    return lines
+
+
+def data_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "Test accuracy (%) after each epoch (5,000 examples seen per epoch), with cumulative training seconds.",
+        "",
+        "| method | k | " + " | ".join(f"epoch {e + 1}" for e in range(max(len(r["history"]) for r in rows))) + " |",
+        "|---|---" + "|---" * max(len(r["history"]) for r in rows) + "|",
+    ]
+    for r in rows:
+        cells = [f"{100 * h['test_accuracy']:.2f} ({h['seconds']:.0f}s)" for h in r["history"]]
+        lines.append(f"| {label(r)} (seed {r['seed']}) | {r['num_samples']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = sorted({(r["task"], r["num_samples"]) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
+    figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.4), squeeze=False)
+    for axis, (task, k) in zip(axes[0], columns, strict=True):
+        for r in rows:
+            if (r["task"], r["num_samples"]) == (task, k):
+                epochs = [h["epoch"] for h in r["history"]]
+                axis.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], marker="o", markersize=3,
+                          label=f"{label(r)} s{r['seed']}")
+                paper = paper_figure(r["method"], task, k)
+                if paper is not None:
+                    axis.axhline(paper, linestyle=":", linewidth=1, color=axis.lines[-1].get_color())
+        axis.set_title(f"{task}, k={k}")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_ylim(0, 100)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6)
+    figure.suptitle("sample efficiency (dotted: the paper's figure after 100 epochs)", fontsize=9)
+    figure.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "efficiency_sample.png"
+    figure.savefig(target, dpi=80)
+    plt.close(figure)
+    return [target]
+
+
+def plot_data(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_time, by_examples) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for r in rows:
+        accuracy = [0.0] + [100 * h["test_accuracy"] for h in r["history"]]
+        by_time.plot([0.0] + [h["seconds"] for h in r["history"]], accuracy, marker="o", markersize=3,
+                     label=f"{label(r)} s{r['seed']}")
+        by_examples.plot([0] + [h["epoch"] * r["train_size"] for h in r["history"]], accuracy, marker="o",
+                         markersize=3, label=f"{label(r)} s{r['seed']}")
+    by_time.set_xlabel("training time (s, one CPU thread)")
+    by_examples.set_xlabel("training examples seen")
+    for axis in (by_time, by_examples):
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_ylim(0, 100)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"data efficiency: {DATA_TASK}, {DATA_TRAIN_SIZE} training examples", fontsize=9)
+    figure.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "efficiency_data.png"
+    figure.savefig(target, dpi=80)
+    plt.close(figure)
+    return [target]
+
+
+def report(args: argparse.Namespace) -> None:
+    path, out, plots = Path(args.results), Path(args.out), Path(args.plots)
+    rows = load(path)
+    sample = [r for r in rows if r["task"] in SAMPLE_TASKS]
+    data = [r for r in rows if r["task"] == DATA_TASK]
+    lines = ["# Sample and data efficiency", "",
+             f"Generated by `python benchmarks/efficiency.py report --results {path} --out {out}` from {path}.", ""]
+    if args.notes and Path(args.notes).exists():
+        lines += [Path(args.notes).read_text().strip(), ""]
+    lines += ["## Sample efficiency (sum8 / sum12 / sum16)", ""]
+    if sample:
+        lines += sample_table(sample)
+        lines += ["", *(f"![sample efficiency]({p.relative_to(out.parent).as_posix()})" for p in plot_sample(sample, plots))]
+    else:
+        lines.append("(no finished runs yet)")
+    lines += ["", "## Data efficiency (sum4, 5,000 training examples)", ""]
+    if data:
+        lines += data_table(data)
+        lines += ["", *(f"![data efficiency]({p.relative_to(out.parent).as_posix()})" for p in plot_data(data, plots))]
+    else:
+        lines.append("(no finished runs yet)")
+    commands = path.with_name(path.name + ".commands")
+    if commands.exists():
+        lines += ["", "## Commands that produced these rows", "", "```"]
+        lines += list(dict.fromkeys(commands.read_text().splitlines()))
+        lines += [f"python benchmarks/efficiency.py report --results {path} --out {out}", "```"]
+    commits = sorted({str(r.get("commit")) for r in rows})
+    lines += ["", f"Package commits of the rows: {', '.join(commits)}.", ""]
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+# --- command line --------------------------------------------------------------------------
+def split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sample = commands.add_parser("sample", help="sample efficiency: sum-n with k = multiplier * n")
+    sample.add_argument("--tasks", default=",".join(SAMPLE_TASKS))
+    sample.add_argument("--k-per-digit", default="10,100", help="multipliers m of k = m * n")
+    sample.add_argument("--methods", default="ised,ised-sub,reinforce,indecater,indecater+")
+    sample.add_argument("--epochs", type=int, default=100, help="the paper's 100 unless fewer are given")
+    data = commands.add_parser("data", help="data efficiency: sum4, 5,000 examples, accuracy per epoch and second")
+    data.add_argument("--methods", default="ised,ised-sub,anesi,reinforce,indecater,indecater+,nasr")
+    data.add_argument("--epochs", type=int, default=10)
+    data.add_argument("--num-samples", "-k", type=int, default=100)
+    for sub in (sample, data):
+        sub.add_argument("--seeds", default="0")
+        sub.add_argument("--threads", type=int, default=1)
+        sub.add_argument("--cache-limit", type=int, default=200_000, help="program memo entries kept")
+        sub.add_argument("--out", default="results/efficiency.jsonl")
+    proxy = commands.add_parser("proxy", help="sum-n with one learnable logit row per image (seconds, no MNIST)")
+    proxy.add_argument("--tasks", default="sum4,sum8")
+    proxy.add_argument("--methods", default="exact,ised,ised-sub")
+    rep = commands.add_parser("report", help="tables and plots")
+    rep.add_argument("--results", default="results/efficiency.jsonl")
+    rep.add_argument("--out", default="results/efficiency.md")
+    rep.add_argument("--plots", default="results/plots")
+    rep.add_argument("--notes", default="results/efficiency_notes.md", help="markdown put above the tables")
+    args = parser.parse_args(argv)
+    {"sample": run_sample, "data": run_data, "proxy": run_proxy, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""REINFORCE: the score-function (log-derivative) estimator with a 0/1 reward (Williams, 1992).
+
+For each example draw k tuples x_s ~ prod_v p_v, run the program and reward a tuple when its
+output is the label, f_s = 1[P(x_s) = y] (compared by output-space index, so an ``Open`` space's
+``canonical`` decides equality, e.g. floats rounded to 0.01). Then
+
+    grad E[f] ~= 1/k sum_s (f_s - b_s) grad sum_v log p_v(x_{s,v})
+
+is unbiased for any baseline b_s independent of x_s: "none" (b = 0) or "leave-one-out"
+(b_s = mean of the other k-1 rewards; Kool et al., "Buy 4 REINFORCE samples, get a baseline
+for free!", 2019). The estimate of p(y) = E[f] is p_hat = mean_s f_s.
+
+``objective`` turns that into a loss:
+
+* "log" (default, as the ISED reference code did for REINFORCE and IndeCateR): minimise
+  -log p(y); value -log p_hat, gradient -grad_hat / p_hat (0 where p_hat = 0, where grad_hat
+  is 0 too).
+* "linear": minimise 1 - p(y); value 1 - p_hat, gradient -grad_hat (unbiased).
+
+Example:
+    >>> import torch, blackprop as bp
+    >>> add = bp.Program(lambda a, b: a + b, (bp.Discrete(range(3)),) * 2, bp.Discrete(range(5)))
+    >>> layer = bp.BlackBox(add, bp.REINFORCE(num_samples=100, baseline="leave-one-out"), seed=0)
+    >>> p = torch.softmax(torch.zeros(1, 3, requires_grad=True), -1)
+    >>> layer.loss(p, p, target=[2]).backward()
+
+This module also holds the helpers the other score-function estimators (IndeCateR, NASR) share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..beliefs import Beliefs
+from ..program import Program
+from ._base import Estimator, check_choice, check_positive_int
+
+__all__ = ["REINFORCE", "empirical_distribution", "objective_loss", "rewards"]
+
+BASELINES = ("none", "leave-one-out")
+OBJECTIVES = ("log", "linear")
+#: -log p_hat is reported as at most this (as nll_of_target clamps log q at -100).
+MAX_NLL = 100.0
+
+
+@dataclass(frozen=True)
+class REINFORCE(Estimator):
+    """REINFORCE with ``num_samples`` tuples per example and a 0/1 reward.
+
+    Args:
+        num_samples: k, tuples drawn per example (program calls <= k per example, fewer with the cache).
+        baseline: "none" or "leave-one-out" (needs num_samples >= 2).
+        objective: "log" (-log p(y)) or "linear" (1 - p(y)); see the module docstring.
+    """
+
+    num_samples: int = 100
+    baseline: str = "none"
+    objective: str = "log"
+
+    name: ClassVar[str] = "reinforce"
+
+    def __post_init__(self) -> None:
+        check_positive_int("REINFORCE", "num_samples", self.num_samples)
+        check_choice("REINFORCE", "baseline", self.baseline, BASELINES)
+        check_choice("REINFORCE", "objective", self.objective, OBJECTIVES)
+        if self.baseline == "leave-one-out" and self.num_samples < 2:
+            raise ValueError(
+                f"REINFORCE(baseline='leave-one-out'): needs num_samples >= 2 (the other samples form the "
+                f"baseline), got num_samples={self.num_samples}; raise num_samples or use baseline='none'"
+            )
+
+    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+        tuples = beliefs.sample(self.num_samples, generator)
+        return empirical_distribution(program.evaluate(tuples), program.output.size, beliefs.probs.dtype)
+
+    def loss(
+        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+    ) -> torch.Tensor:
+        tuples = beliefs.sample(self.num_samples, generator)
+        reward = rewards(program.evaluate(tuples), target)  # [B, k]
+        baseline = leave_one_out_mean(reward) if self.baseline == "leave-one-out" else torch.zeros_like(reward)
+        log_p = beliefs.log_prob_terms(tuples).sum(dim=2)  # [B, k]; 0 on padded positions
+        surrogate = ((reward - baseline) * log_p).mean(dim=1)  # its gradient is grad_hat
+        return objective_loss(reward.mean(dim=1), surrogate, self.objective)
+
+
+def rewards(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1[P(x) = y] as floats, ``outputs [B, ...]`` against ``target [B]``; failed outputs (-1) get 0."""
+    target = target.to(outputs.device).reshape(-1, *([1] * (outputs.dim() - 1)))
+    return (outputs == target).float()
+
+
+def leave_one_out_mean(reward: torch.Tensor) -> torch.Tensor:
+    """b_s = (sum_t f_t - f_s) / (k - 1) over the last dimension (k >= 2)."""
+    k = reward.shape[-1]
+    return (reward.sum(dim=-1, keepdim=True) - reward) / (k - 1)
+
+
+def objective_loss(estimate: torch.Tensor, surrogate: torch.Tensor, objective: str) -> torch.Tensor:
+    """Batch-mean loss from p_hat ``[B]`` (no gradient needed) and a surrogate ``[B]`` whose gradient is grad_hat.
+
+    "log": value -log p_hat (at most ``MAX_NLL``), gradient -grad_hat / p_hat (0 where p_hat = 0);
+    "linear": value 1 - p_hat, gradient -grad_hat.
+    """
+    estimate = estimate.detach().to(surrogate.dtype)
+    gradient_part = surrogate - surrogate.detach()  # value 0, gradient grad_hat
+    if objective == "linear":
+        return (1.0 - estimate - gradient_part).mean()
+    hit = estimate > 0
+    value = (-estimate.log()).clamp(max=MAX_NLL)  # log 0 = -inf -> MAX_NLL
+    weight = torch.where(hit, 1.0 / estimate.clamp(min=torch.finfo(estimate.dtype).tiny), torch.zeros_like(estimate))
+    return (value - weight * gradient_part).mean()
+
+
+def empirical_distribution(outputs: torch.Tensor, num_outputs: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Share of the k samples of each example that produced each output, ``[B, k]`` -> ``[B, num_outputs]``.
+
+    Failed samples (-1) count towards k but no output, so a row sums to the success rate.
+    """
+    batch, k = outputs.shape
+    ok = outputs >= 0
+    counts = torch.zeros(batch, num_outputs, dtype=dtype, device=outputs.device)
+    counts.scatter_add_(1, outputs.clamp(min=0), ok.to(dtype))
+    return counts / k

@@ -1,0 +1,187 @@
+"""Scene: up to 10 object crops per scene are classified into 47 object labels; a program names the room.
+
+* ``scene``: offline zero-shot room naming with a text-embedding model (WordLlama, weights from
+  its PyPI package): the room whose name is closest, by mean cosine similarity, to the distinct
+  detected object names (``skip`` and ``ball`` ignored, as the paper's prompt did); no object
+  left: a failed sample.
+* ``scene-llm``: a language model is asked "What type of room is most likely?" for the distinct
+  object names (sorted; ``skip`` and ``ball`` dropped); the first room named in the answer is
+  taken (no random tie-breaking). Needs an endpoint, configured as for ``leaf-llm``
+  (``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` / ``BLACKPROP_LLM_MODEL`` / ``BLACKPROP_LLM_BUDGET``).
+  Setting ``BLACKPROP_SCENE_LLM=1`` makes the plain ``scene`` task use the language model too.
+
+Both programs take a ``Sequence`` of up to 10 objects; each distinct tuple is evaluated once
+per run (the program's memo), and the language model's answers are also kept on disk, so a
+second epoch asks nothing already asked.
+
+Data: synthetic stand-ins (glyph crops, see ``blackprop.data.scenes``; not photographs), or a
+user's crops from ``BLACKPROP_SCENE_DATA``. A padded object slot is an all-zero image.
+Defaults: 630 train / 270 test scenes (70 / 30 per room), Adam 5e-4 (the paper's), batch 16,
+k=100; 10 epochs (the paper used 100 on its photographs; see results/leaf_scene.jsonl).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.scenes import CROP_SIZE, MAX_OBJECTS, OBJECTS, ROOMS, generate_scenes, glyph_source, load_scene_folder
+from ..program import Program
+from ..spaces import Discrete, Sequence, padded
+from ._base import Defaults, Task, TaskData
+
+__all__ = [
+    "ROOM_TEXT", "ObjectNet", "RoomNamer", "SceneModel", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
+    "scene_tasks",
+]
+
+OBJECT, ROOM = Discrete(OBJECTS), Discrete(ROOMS)
+OBJECT_LIST = Sequence(OBJECT, MAX_OBJECTS)
+IGNORED = frozenset({"skip", "ball"})
+ROOM_TEXT = {"basement": "basement", "bathroom": "bathroom", "bedroom": "bedroom", "dining": "dining room",
+             "kitchen": "kitchen", "lab": "lab", "living": "living room", "lobby": "lobby", "office": "office"}
+ROOM_ALIASES = {"dining": ["dining room"], "living": ["living room"], "lobby": ["home lobby", "entrance hall"],
+                "lab": ["laboratory"]}
+SCENE_SYSTEM = "You are an expert at identifying room types from the objects detected in them. Give short answers."
+MEAN, STD = 0.5, 0.25
+
+
+def distinct_objects(objects: list[str]) -> list[str]:
+    """Sorted distinct object names without ``skip`` and ``ball``."""
+    return sorted(set(objects) - IGNORED)
+
+
+def scene_prompt(objects: list[str]) -> str:
+    """The user prompt of ``scene-llm``; raises ValueError (a failed sample, no call) without objects."""
+    names = distinct_objects(objects)
+    if not names:
+        raise ValueError("no recognisable object in the scene")
+    listed = f"There is a {names[0]}." if len(names) == 1 else f"There are {', '.join(names)}."
+    return (f"{listed} What type of room is most likely? Choose among "
+            f"{', '.join(ROOM_TEXT[r] for r in ROOMS)}.")
+
+
+PROMPT_PATTERN = re.compile(r"There (?:is a|are) (.+?)\. What type of room")
+
+
+def objects_in_prompt(prompt: str) -> list[str] | None:
+    """The object names a ``scene_prompt`` lists, or None."""
+    match = PROMPT_PATTERN.search(prompt)
+    return None if match is None else [o.strip() for o in match.group(1).split(",")]
+
+
+class RoomNamer:
+    """``namer(objects) -> room`` (None without objects): mean embedding similarity (see ``EmbeddingChooser``)."""
+
+    def __init__(self) -> None:
+        from ..llm.embedding import EmbeddingChooser
+
+        self.chooser = EmbeddingChooser(ROOM_TEXT, ignore=IGNORED)
+
+    def __call__(self, objects: list[str]) -> Any:
+        return self.chooser.choose(objects)
+
+
+@functools.lru_cache(maxsize=1)
+def embedding_room_namer() -> RoomNamer:
+    return RoomNamer()
+
+
+def make_embedding_program() -> Program:
+    if os.environ.get("BLACKPROP_SCENE_LLM", "").lower() in ("1", "true", "yes"):
+        return make_llm_program()
+    from ..llm.embedding import EmbeddingUnavailable
+
+    try:
+        namer = embedding_room_namer()
+    except EmbeddingUnavailable as error:  # the CLI reports ValueErrors as one clear line
+        raise ValueError(f"scene: {error}; or use the scene-llm task with an endpoint") from None
+    return Program(namer, inputs=(OBJECT_LIST,), output=ROOM, name="scene-embedding")
+
+
+def make_llm_program() -> Program:
+    from ..llm import ChatClient, first_mention, llm_program
+
+    budget = os.environ.get("BLACKPROP_LLM_BUDGET")
+    client = ChatClient(budget=int(budget) if budget else None)
+    return llm_program(client, inputs=(OBJECT_LIST,), output=ROOM, prompt=scene_prompt,
+                       parse=first_mention(ROOMS, ROOM_ALIASES), system=SCENE_SYSTEM, name="scene-llm")
+
+
+class ObjectNet(nn.Module):
+    """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, batch norm, ReLU, max-pool 2),
+    FC 2048 -> 256 ReLU, dropout, FC -> 47, softmax."""
+
+    def __init__(self, num_classes: int = len(OBJECTS), dropout: float = 0.3):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        channels = 3
+        for width in (32, 64, 128):
+            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*blocks, nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(128 * (CROP_SIZE // 8) ** 2, 256), nn.ReLU(), nn.Dropout(dropout),
+                                        nn.Linear(256, num_classes))
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.classifier(self.features(crops)), dim=1)
+
+
+class SceneModel(nn.Module):
+    """``[B, 10, 3, 32, 32]`` crops (all-zero past the last object) -> ``(padded(probs [B, 10, 47], lengths),)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects = ObjectNet()
+
+    def forward(self, images: torch.Tensor) -> tuple[Any]:
+        batch, slots = images.shape[:2]
+        lengths = (images.flatten(2).abs().sum(dim=2) > 0).sum(dim=1)
+        probs = self.objects(images.flatten(0, 1)).view(batch, slots, -1)
+        return (padded(probs, lengths=lengths),)
+
+    def symbols(self, images: torch.Tensor) -> torch.Tensor:
+        """Most likely object label of every slot ``[B, 10]``."""
+        return self.forward(images)[0].probs.argmax(dim=2)
+
+
+def scene_data(split: str, size: int, seed: int) -> TaskData:
+    """``size`` rendered scenes (or the user's crops, see the module docstring)."""
+    root = os.environ.get("BLACKPROP_SCENE_DATA")
+    return _scene_data(split, size, seed, root or "", "" if root else glyph_source())
+
+
+@functools.lru_cache(maxsize=8)
+def _scene_data(split: str, size: int, seed: int, root: str, source: str) -> TaskData:
+    if root:
+        pool_np, index_np, rooms = load_scene_folder(split, root)
+        chosen = np.random.default_rng(seed).permutation(len(rooms))[:size]
+        pool = torch.from_numpy((pool_np - MEAN) / STD)
+        return TaskData(pool=pool, index=torch.from_numpy(index_np[chosen]), labels=[rooms[i] for i in chosen])
+    pool_np, index_np, objects, rooms = generate_scenes(size, seed, source)
+    pool = torch.from_numpy((pool_np - MEAN) / STD)
+    pool = torch.where(pool == 0, torch.full_like(pool, 1e-3), pool)  # keep real crops distinguishable from padding
+    return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects))
+
+
+def scene_tasks() -> list[Task]:
+    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270)
+
+    def load(split: str, size: int, seed: int) -> TaskData:
+        return scene_data(split, size, seed)
+
+    paper = {"anesi": 61.46, "reinforce": 47.07, "indecater": 12.28, "nasr": 2.02, "ised": 68.59}
+    return [
+        Task(name="scene", description="room from up to 10 object crops via offline embedding room naming (stand-ins)",
+             make_program=make_embedding_program, make_model=SceneModel, load_data=load, defaults=defaults,
+             paper=paper, family="scene"),
+        Task(name="scene-llm", description="room from up to 10 object crops via a language model (needs an endpoint)",
+             make_program=make_llm_program, make_model=SceneModel, load_data=load, defaults=defaults, paper=paper,
+             family="scene"),
+    ]
