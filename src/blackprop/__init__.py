@@ -26,7 +26,7 @@ from .estimators import (
 )
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
-from .spaces import Discrete, Open, OutputSpaceError, Padded, Sequence, padded
+from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ __all__ = [
     "Open",
     "OutputSpaceError",
     "Padded",
+    "Product",
     "Program",
     "ProgramStats",
     "REINFORCE",
@@ -56,6 +57,7 @@ __all__ = [
     "TooLargeToEnumerate",
     "estimator",
     "models",
+    "output_matches",
     "padded",
     "semiring",
 ]

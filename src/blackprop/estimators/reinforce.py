@@ -36,6 +36,7 @@ import torch
 
 from ..beliefs import Beliefs
 from ..program import Program
+from ..spaces import output_matches
 from ._base import Estimator, check_choice, check_positive_int
 
 __all__ = ["REINFORCE", "empirical_distribution", "objective_loss", "rewards"]
@@ -88,9 +89,9 @@ class REINFORCE(Estimator):
 
 
 def rewards(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1[P(x) = y] as floats, ``outputs [B, ...]`` against ``target [B]``; failed outputs (-1) get 0."""
-    target = target.to(outputs.device).reshape(-1, *([1] * (outputs.dim() - 1)))
-    return (outputs == target).float()
+    """1[P(x) = y] as floats, ``outputs [B, ...]`` against ``target [B]`` (or ``[B, k, m]`` against
+    ``[B, m]`` for a Product output: every component equal); failed outputs (-1) get 0."""
+    return output_matches(outputs, target).float()
 
 
 def leave_one_out_mean(reward: torch.Tensor) -> torch.Tensor:
