@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,plots,embedding]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,plots,embedding,distributed]"
 	touch $@
 
 demo: setup
