@@ -42,13 +42,35 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _variant_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """A short label per distinct settings signature of one method: the settings that vary."""
-    signatures = {json.dumps(_settings(r), sort_keys=True): _settings(r) for r in rows}
-    if len(signatures) == 1:
-        return {key: "" for key in signatures}
-    varying = [k for k in next(iter(signatures.values())) if len({json.dumps(s.get(k)) for s in signatures.values()}) > 1]
-    return {key: ", ".join(f"{k}={s.get(k)}" for k in varying) for key, s in signatures.items()}
+def _non_default(row: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings that differ from its task's defaults and its estimator's defaults."""
+    from .estimators import ESTIMATORS
+    from .tasks import get_task
+
+    settings = _settings(row)
+    try:
+        defaults = vars(get_task(row["task"]).defaults)
+    except ValueError:
+        defaults = {}
+    cls = ESTIMATORS.get(row["method"])
+    if cls is not None:
+        defaults = {**defaults, **{k: v for k, v in cls().settings().items() if k != "num_samples"}}
+    return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
+
+
+def _variant_key(row: dict[str, Any]) -> str:
+    return json.dumps(_non_default(row), sort_keys=True)
+
+
+def _variant_label(row: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(_non_default(row).items()))
+
+
+def _task_order(tasks: list[str]) -> list[str]:
+    from .tasks import task_names
+
+    known = task_names()
+    return sorted(tasks, key=lambda t: (known.index(t) if t in known else len(known), t))
 
 
 def _paper(task: str, method: str) -> float | None:
@@ -60,6 +82,16 @@ def _paper(task: str, method: str) -> float | None:
         return None
 
 
+def _paper_best(task: str) -> tuple[str, float] | None:
+    try:
+        from .tasks import get_task
+
+        figures = get_task(task).paper
+    except ValueError:
+        return None
+    return max(figures.items(), key=lambda item: item[1]) if figures else None
+
+
 def _cell(values: list[float]) -> str:
     mean = 100 * statistics.fmean(values)
     std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
@@ -68,15 +100,13 @@ def _cell(values: list[float]) -> str:
 
 def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
     """One section for one results file."""
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    tasks = _task_order(list(dict.fromkeys(r["task"] for r in rows)))
     groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    labels: dict[str, dict[str, str]] = {m: _variant_labels([r for r in rows if r["method"] == m]) for m in methods}
     for row in rows:
-        key = json.dumps(_settings(row), sort_keys=True)
-        groups[(row["method"], labels[row["method"]][key])][row["task"]].append(row)
+        groups[(row["method"], _variant_label(row))][row["task"]].append(row)
 
-    lines = [f"## {path.name}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure].", ""]
+    lines = [f"## {path.name}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
+             "A row name lists the settings that differ from the task's and the estimator's defaults.", ""]
     lines.append("| method | " + " | ".join(tasks) + " |")
     lines.append("|---" * (len(tasks) + 1) + "|")
     for (method, label), by_task in groups.items():
@@ -90,8 +120,13 @@ def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
                 text += f" [{paper:.2f}]"
             cells.append(text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    best = [_paper_best(task) for task in tasks]
+    if any(b is not None for b in best):
+        lines.append("| paper, best of any method | " + " | ".join(
+            f"{b[1]:.2f} ({b[0]})" if b else "–" for b in best) + " |")
 
-    lines += ["", "Training seconds per run and program calls per epoch (means over seeds).", ""]
+    lines += ["", "Training seconds per run and program calls per run (means over seeds; calls are cache misses, "
+              "i.e. real executions).", ""]
     lines.append("| method | " + " | ".join(tasks) + " |")
     lines.append("|---" * (len(tasks) + 1) + "|")
     for (method, label), by_task in groups.items():
@@ -103,7 +138,7 @@ def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
                 cells.append("–")
                 continue
             seconds = statistics.fmean(r["seconds"] for r in runs)
-            calls = statistics.fmean(r["program_calls"] / max(1, r["epochs"]) for r in runs)
+            calls = statistics.fmean(r["program_calls"] for r in runs)
             cells.append(f"{seconds:.0f}s, {calls:,.0f} calls")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
