@@ -116,5 +116,6 @@ def test_bench_appends_and_resumes_and_report_renders(tmp_path):
     md = tmp_path / "R.md"
     assert main(["report", str(out), "--out", str(md), "--plots", str(tmp_path / "plots")]) == 0
     text = md.read_text()
-    assert "| ised |" in text and "[98.08]" in text and "(1)" in text
+    assert "| ised (epochs=1, test_size=16, train_size=48) |" in text and "[98.08]" in text and "(1)" in text
+    assert "| paper, best of any method | 99.28 (reinforce) |" in text
     assert (tmp_path / "plots" / "grid_not-3-or-4.png").exists()
