@@ -125,6 +125,20 @@ def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
         lines.append("| paper, best of any method | " + " | ".join(
             f"{b[1]:.2f} ({b[0]})" if b else "–" for b in best) + " |")
 
+    if any(r.get("symbol_accuracy") is not None for r in rows):
+        lines += ["", "Symbol accuracy (%) of the same runs: each input image's most likely class against its true "
+                  "symbol (tasks whose label does not pin the symbols, such as equal or add-mod-3, can be right "
+                  "with a relabelled alphabet).", ""]
+        lines.append("| method | " + " | ".join(tasks) + " |")
+        lines.append("|---" * (len(tasks) + 1) + "|")
+        for (method, label), by_task in groups.items():
+            name = f"{method} ({label})" if label else method
+            cells = []
+            for task in tasks:
+                values = [r["symbol_accuracy"] for r in by_task.get(task, []) if r.get("symbol_accuracy") is not None]
+                cells.append(_cell(values) if values else "–")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
     lines += ["", "Training seconds per run and program calls per run (means over seeds; calls are cache misses, "
               "i.e. real executions).", ""]
     lines.append("| method | " + " | ".join(tasks) + " |")
