@@ -98,63 +98,59 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.2f} ± {std:.2f} ({len(values)})"
 
 
+Groups = dict[tuple[str, str], dict[str, list[dict[str, Any]]]]
+
+
+def _table(tasks: list[str], groups: Groups, cell: Any) -> list[str]:
+    """A method x task markdown table; ``cell(method, task, runs)`` renders one cell."""
+    lines = ["| method | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for (method, label), by_task in groups.items():
+        name = f"{method} ({label})" if label else method
+        lines.append(f"| {name} | " + " | ".join(cell(method, t, by_task.get(t, [])) for t in tasks) + " |")
+    return lines
+
+
+def _accuracy_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
+    text = _cell([r["test_accuracy"] for r in runs]) if runs else "–"
+    paper = _paper(task, method)
+    return text + (f" [{paper:.2f}]" if paper is not None else "")
+
+
+def _symbol_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
+    values = [r["symbol_accuracy"] for r in runs if r.get("symbol_accuracy") is not None]
+    return _cell(values) if values else "–"
+
+
+def _cost_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "–"
+    seconds = statistics.fmean(r["seconds"] for r in runs)
+    calls = statistics.fmean(r["program_calls"] for r in runs)
+    return f"{seconds:.0f}s, {calls:,.0f} calls"
+
+
 def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
     """One section for one results file."""
     tasks = _task_order(list(dict.fromkeys(r["task"] for r in rows)))
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    groups: Groups = defaultdict(lambda: defaultdict(list))
     for row in rows:
         groups[(row["method"], _variant_label(row))][row["task"]].append(row)
 
     lines = [f"## {path.name}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
              "A row name lists the settings that differ from the task's and the estimator's defaults.", ""]
-    lines.append("| method | " + " | ".join(tasks) + " |")
-    lines.append("|---" * (len(tasks) + 1) + "|")
-    for (method, label), by_task in groups.items():
-        name = f"{method} ({label})" if label else method
-        cells = []
-        for task in tasks:
-            runs = by_task.get(task, [])
-            paper = _paper(task, method)
-            text = _cell([r["test_accuracy"] for r in runs]) if runs else "–"
-            if paper is not None:
-                text += f" [{paper:.2f}]"
-            cells.append(text)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _table(tasks, groups, _accuracy_cell)
     best = [_paper_best(task) for task in tasks]
     if any(b is not None for b in best):
         lines.append("| paper, best of any method | " + " | ".join(
             f"{b[1]:.2f} ({b[0]})" if b else "–" for b in best) + " |")
-
     if any(r.get("symbol_accuracy") is not None for r in rows):
         lines += ["", "Symbol accuracy (%) of the same runs: each input image's most likely class against its true "
                   "symbol (tasks whose label does not pin the symbols, such as equal or add-mod-3, can be right "
                   "with a relabelled alphabet).", ""]
-        lines.append("| method | " + " | ".join(tasks) + " |")
-        lines.append("|---" * (len(tasks) + 1) + "|")
-        for (method, label), by_task in groups.items():
-            name = f"{method} ({label})" if label else method
-            cells = []
-            for task in tasks:
-                values = [r["symbol_accuracy"] for r in by_task.get(task, []) if r.get("symbol_accuracy") is not None]
-                cells.append(_cell(values) if values else "–")
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-
+        lines += _table(tasks, groups, _symbol_cell)
     lines += ["", "Training seconds per run and program calls per run (means over seeds; calls are cache misses, "
               "i.e. real executions).", ""]
-    lines.append("| method | " + " | ".join(tasks) + " |")
-    lines.append("|---" * (len(tasks) + 1) + "|")
-    for (method, label), by_task in groups.items():
-        name = f"{method} ({label})" if label else method
-        cells = []
-        for task in tasks:
-            runs = by_task.get(task, [])
-            if not runs:
-                cells.append("–")
-                continue
-            seconds = statistics.fmean(r["seconds"] for r in runs)
-            calls = statistics.fmean(r["program_calls"] for r in runs)
-            cells.append(f"{seconds:.0f}s, {calls:,.0f} calls")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _table(tasks, groups, _cost_cell)
 
     settings = sorted({json.dumps(_settings(r), sort_keys=True) for r in rows})
     lines += ["", "Settings of these rows:", ""]
