@@ -40,7 +40,7 @@ import torch
 from ..beliefs import Beliefs
 from ..program import Program
 from ._base import Estimator, check_choice, check_positive_int
-from .reinforce import OBJECTIVES, empirical_distribution, objective_loss, rewards
+from .reinforce import OBJECTIVES, objective_loss, rewards, sampled_distribution
 
 __all__ = ["IndeCateR", "IndeCateRPlus", "indecater_loss"]
 
@@ -69,8 +69,7 @@ class IndeCateR(Estimator):
         return tuples.unsqueeze(1).expand(-1, beliefs.num_variables, -1, -1)
 
     def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        tuples = beliefs.sample(self.num_samples, generator)
-        return empirical_distribution(program.evaluate(tuples), program.output.size, beliefs.probs.dtype)
+        return sampled_distribution(program, beliefs, self.num_samples, generator)
 
     def loss(
         self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
@@ -103,8 +102,7 @@ class IndeCateRPlus(Estimator):
         return tuples.reshape(beliefs.batch_size, D, self.num_samples, D)
 
     def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        tuples = beliefs.sample(self.num_samples * beliefs.num_variables, generator)
-        return empirical_distribution(program.evaluate(tuples), program.output.size, beliefs.probs.dtype)
+        return sampled_distribution(program, beliefs, self.num_samples * beliefs.num_variables, generator)
 
     def loss(
         self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any

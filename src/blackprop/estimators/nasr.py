@@ -29,7 +29,7 @@ import torch
 from ..beliefs import Beliefs
 from ..program import Program
 from ._base import Estimator
-from .reinforce import empirical_distribution, rewards
+from .reinforce import rewards, sampled_distribution
 
 __all__ = ["NASR"]
 
@@ -51,8 +51,7 @@ class NASR(Estimator):
             raise ValueError(f"NASR(eps=...): must be a number > 0, got {self.eps!r}")
 
     def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        tuples = beliefs.sample(1, generator)
-        return empirical_distribution(program.evaluate(tuples), program.output.size, beliefs.probs.dtype)
+        return sampled_distribution(program, beliefs, 1, generator)
 
     def loss(
         self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any

@@ -74,8 +74,7 @@ class REINFORCE(Estimator):
             )
 
     def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        tuples = beliefs.sample(self.num_samples, generator)
-        return empirical_distribution(program.evaluate(tuples), program.output.size, beliefs.probs.dtype)
+        return sampled_distribution(program, beliefs, self.num_samples, generator)
 
     def loss(
         self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
@@ -114,6 +113,15 @@ def objective_loss(estimate: torch.Tensor, surrogate: torch.Tensor, objective: s
     value = (-estimate.log()).clamp(max=MAX_NLL)  # log 0 = -inf -> MAX_NLL
     weight = torch.where(hit, 1.0 / estimate.clamp(min=torch.finfo(estimate.dtype).tiny), torch.zeros_like(estimate))
     return (value - weight * gradient_part).mean()
+
+
+def sampled_distribution(
+    program: Program, beliefs: Beliefs, num_samples: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Share of ``num_samples`` fresh tuples per example giving each output: the forward of the
+    score-function estimators (REINFORCE, IndeCateR, NASR)."""
+    outputs = program.evaluate(beliefs.sample(num_samples, generator))
+    return empirical_distribution(outputs, program.output.size, beliefs.probs.dtype)
 
 
 def empirical_distribution(outputs: torch.Tensor, num_outputs: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
