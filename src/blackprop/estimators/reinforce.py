@@ -39,7 +39,7 @@ from ..program import Program
 from ..spaces import output_matches
 from ._base import Estimator, check_choice, check_positive_int
 
-__all__ = ["REINFORCE", "empirical_distribution", "objective_loss", "rewards"]
+__all__ = ["REINFORCE", "empirical_distribution", "objective_loss", "rewards", "sampled_distribution"]
 
 BASELINES = ("none", "leave-one-out")
 OBJECTIVES = ("log", "linear")
