@@ -119,3 +119,24 @@ def test_bench_appends_and_resumes_and_report_renders(tmp_path):
     assert "| ised (epochs=1, test_size=16, train_size=48) |" in text and "[98.08]" in text and "(1)" in text
     assert "| paper, best of any method | 99.28 (reinforce) |" in text
     assert (tmp_path / "plots" / "grid_not-3-or-4.png").exists()
+
+
+def test_cosine_lr_schedule_is_set_per_epoch_and_labelled(tmp_path):
+    from blackprop.bench import run_key
+    from blackprop.train import epoch_lr
+
+    assert [epoch_lr(1e-3, "constant", e, 3) for e in range(3)] == [1e-3] * 3
+    assert [round(epoch_lr(1e-3, "cosine", e, 4), 6) for e in range(4)] == [0.001, 0.000854, 0.0005, 0.000146]
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine, got 'step'"):
+        RunConfig(task="sum2", lr_schedule="step").resolved(get_task("sum2")).validate()
+    # rows written before the option (no lr_schedule) keep their identity; cosine rows get their own
+    row = {"task": "sum2", "method": "ised", "seed": 0}
+    assert run_key(row) == run_key({**row, "lr_schedule": "constant"}) != run_key({**row, "lr_schedule": "cosine"})
+    out = tmp_path / "grid.jsonl"
+    argv = ["bench", "--tasks", "not-3-or-4", "--methods", "ised", "--seeds", "0", "--epochs", "2", "--lr-schedule",
+            "cosine", "--train-size", "32", "--test-size", "16", "--threads", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["lr_schedule"] == "cosine"
+    md = tmp_path / "R.md"
+    assert main(["report", str(out), "--out", str(md), "--plots", ""]) == 0
+    assert "lr_schedule=cosine" in md.read_text()

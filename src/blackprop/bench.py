@@ -49,6 +49,8 @@ def run_key(result_or_config: dict[str, Any]) -> str:
     fields = ("task", "method", "seed", "epochs", "lr", "batch_size", "num_samples", "train_size", "test_size")
     ident = {f: result_or_config.get(f) for f in fields}
     ident["estimator_settings"] = result_or_config.get("estimator_settings", {})
+    if result_or_config.get("lr_schedule", "constant") not in (None, "constant"):  # rows before the option: constant
+        ident["lr_schedule"] = result_or_config["lr_schedule"]
     return json.dumps(ident, sort_keys=True)
 
 

@@ -31,6 +31,8 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs (task default if omitted)")
     parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                        help="constant, or cosine decay per epoch towards 0 (task default if omitted)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-samples", "-k", type=int, help="samples per example for sampling estimators")
     parser.add_argument("--train-size", type=int, help="number of training examples")
@@ -113,7 +115,8 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
     if getattr(args, "llm", False):
         task = llm_variant(task)
     return RunConfig(
-        task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
+        batch_size=args.batch_size,
         num_samples=args.num_samples, train_size=args.train_size, test_size=args.test_size,
         estimator_settings=_settings(args.set), threads=args.threads, device=args.device,
         checkpoint=getattr(args, "checkpoint", None), progress=not args.quiet, executor=args.executor,

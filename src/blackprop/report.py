@@ -35,9 +35,11 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out = {f: row.get(f) for f in SETTING_FIELDS}
+    out["lr_schedule"] = row.get("lr_schedule", "constant")  # rows from before the option: constant
     estimator = dict(row.get("estimator") or {})
     estimator.pop("name", None)
-    estimator.pop("num_samples", None)
+    if "num_samples" in estimator:  # what the estimator used (--set num_samples=N overrides the task's k)
+        out["num_samples"] = estimator.pop("num_samples")
     out.update(estimator)
     return out
 

@@ -34,11 +34,13 @@ class Defaults:
     "always equal" (9.4% after 3 epochs, with or without exploration) while 1e-4 reached 88.2%;
     ``add-mod-3`` and ``count-3-4`` keep 1e-4 too: at 1e-3 they collapsed to a constant output
     (32.8% and 17.0%, seed 0 in ``results/mnist_r.jsonl``).
-    Pass ``--lr 1e-4`` for the paper's setting everywhere.
+    Pass ``--lr 1e-4`` for the paper's setting everywhere. ``lr_schedule`` is "constant" (the paper's)
+    or "cosine" (see ``blackprop.train.epoch_lr``).
     """
 
     epochs: int = 10
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     batch_size: int = 16
     num_samples: int = 100
     train_size: int = 5000
