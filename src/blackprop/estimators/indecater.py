@@ -124,7 +124,8 @@ def indecater_loss(
         swept[:, d, :, :, d] = values[None, :, None]
     # only (example, variable, value) triples that are tried reach the program: D*K*N calls per example
     outputs = program.evaluate(swept[tried])  # [T, N]
-    targets = target.to(blocks.device).reshape(B, 1, 1).expand(B, D, C)[tried]
+    extra = tuple(target.shape[1:])  # (m,) for a Product output's target [B, m]
+    targets = target.to(blocks.device).reshape(B, 1, 1, *extra).expand(B, D, C, *extra)[tried]
     f_bar = torch.zeros(B, D, C, dtype=beliefs.probs.dtype, device=blocks.device)
     f_bar[tried] = rewards(outputs, targets).mean(dim=1).to(f_bar.dtype)  # 1/N sum_s f(x_s with x_d = k)
     surrogate = (beliefs.probs * f_bar).sum(dim=(1, 2))  # gradient: sum_d sum_k grad p_d(k) f_bar_dk

@@ -88,8 +88,20 @@ class REINFORCE(Estimator):
 
 
 def rewards(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1[P(x) = y] as floats, ``outputs [B, ...]`` against ``target [B]`` (or ``[B, k, m]`` against
-    ``[B, m]`` for a Product output: every component equal); failed outputs (-1) get 0."""
+    """The reward of each sampled output: 1[P(x) = y] as floats, ``outputs [B, ...]`` against ``target [B]``.
+
+    For a ``Product`` output (``outputs [B, k, m]`` against ``target [B, m]``) the reward is the share
+    of the m components that match, f = 1/m sum_c 1[P(x)_c = y_c]: 1 exactly when the whole output
+    matches, and a signal cell by cell where a whole structured output (a sudoku board) is never
+    sampled exactly, as ISED aggregates a Product output per component. The estimators stay
+    unbiased for the gradient of E[f] under this f. Failed outputs (-1) get 0.
+
+    >>> rewards(torch.tensor([[[1, 2], [1, 0], [-1, -1]]]), torch.tensor([[1, 2]])).tolist()
+    [[1.0, 0.5, 0.0]]
+    """
+    target = target.to(outputs.device)
+    if outputs.dim() == target.dim() + 1 and outputs.dim() >= 3:  # a Product output: per component
+        return (outputs == target.unsqueeze(1)).float().mean(dim=-1)
     return output_matches(outputs, target).float()
 
 
@@ -127,8 +139,14 @@ def sampled_distribution(
 def empirical_distribution(outputs: torch.Tensor, num_outputs: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Share of the k samples of each example that produced each output, ``[B, k]`` -> ``[B, num_outputs]``.
 
-    Failed samples (-1) count towards k but no output, so a row sums to the success rate.
+    Failed samples (-1) count towards k but no output, so a row sums to the success rate. A Product
+    output's ``[B, k, m]`` gives ``[B, m, num_outputs]``, one distribution per component (the layout
+    of ISED's forward; ``num_outputs`` is then the widest component).
     """
+    if outputs.dim() == 3:
+        batch, k, m = outputs.shape
+        flat = outputs.permute(0, 2, 1).reshape(batch * m, k)
+        return empirical_distribution(flat, num_outputs, dtype).reshape(batch, m, num_outputs)
     batch, k = outputs.shape
     ok = outputs >= 0
     counts = torch.zeros(batch, num_outputs, dtype=dtype, device=outputs.device)
