@@ -51,6 +51,8 @@ def run_key(result_or_config: dict[str, Any]) -> str:
     ident["estimator_settings"] = result_or_config.get("estimator_settings", {})
     if result_or_config.get("lr_schedule", "constant") not in (None, "constant"):  # rows before the option: constant
         ident["lr_schedule"] = result_or_config["lr_schedule"]
+    if (result_or_config.get("search") or 1) > 1:  # program-checked decoding at evaluation
+        ident["search"] = result_or_config["search"]
     return json.dumps(ident, sort_keys=True)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .beliefs import Beliefs
+from .decoding import search_accepted
 from .estimators import ISED, Estimator
 from .program import Program
 from .spaces import OutputSpaceError, Product
@@ -95,10 +96,14 @@ class BlackBox(torch.nn.Module):
         return index
 
     @torch.no_grad()
-    def predict(self, *inputs: Any) -> list[Any]:
-        """Program output on each example's most likely symbols (None where the program failed)."""
+    def predict(self, *inputs: Any, search: int = 1) -> list[Any]:
+        """Program output on each example's most likely symbols (None where the program failed).
+
+        ``search`` > 1: where the most likely symbols fail, the most probable of the ``search`` most
+        probable tuples that the program accepts (``blackprop.decoding.search_accepted``).
+        """
         beliefs = self.beliefs(*inputs)
-        best = beliefs.probs.argmax(dim=2).masked_fill(~beliefs.valid, -1)
+        best = search_accepted(self.program, beliefs, search)
         index = self.program.evaluate(best).tolist()
         output = self.program.output
         if isinstance(output, Product):  # rows of component indices -> tuples (None if the call failed)

@@ -47,6 +47,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", metavar="SPEC",
                         help="where program calls run: serial (default), process, process:N, "
                              "dask:tcp://HOST:PORT or dask-local:N")
+    parser.add_argument("--search", type=int, default=1, metavar="N",
+                        help="also report search_accuracy: where the argmax symbols fail, the most probable of the "
+                             "N most probable tuples the program accepts (default 1: argmax only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -120,6 +123,7 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         num_samples=args.num_samples, train_size=args.train_size, test_size=args.test_size,
         estimator_settings=_settings(args.set), threads=args.threads, device=args.device,
         checkpoint=getattr(args, "checkpoint", None), progress=not args.quiet, executor=args.executor,
+        search=args.search,
     )
 
 

@@ -36,6 +36,7 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out = {f: row.get(f) for f in SETTING_FIELDS}
     out["lr_schedule"] = row.get("lr_schedule", "constant")  # rows from before the option: constant
+    out["search"] = row.get("search", 1)  # program-checked decoding at evaluation (1: argmax only)
     estimator = dict(row.get("estimator") or {})
     estimator.pop("name", None)
     if "num_samples" in estimator:  # what the estimator used (--set num_samples=N overrides the task's k)
@@ -51,9 +52,9 @@ def _non_default(row: dict[str, Any]) -> dict[str, Any]:
 
     settings = _settings(row)
     try:
-        defaults = vars(get_task(row["task"]).defaults)
+        defaults = {**vars(get_task(row["task"]).defaults), "search": 1}
     except ValueError:
-        defaults = {}
+        defaults = {"search": 1}
     cls = ESTIMATORS.get(row["method"])
     if cls is not None:
         defaults = {**defaults, **{k: v for k, v in cls().settings().items() if k != "num_samples"}}
@@ -123,6 +124,11 @@ def _symbol_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
     return _cell(values) if values else "–"
 
 
+def _search_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
+    values = [r["search_accuracy"] for r in runs if r.get("search_accuracy") is not None]
+    return _cell(values) if values else "–"
+
+
 def _cost_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
     if not runs:
         return "–"
@@ -150,6 +156,11 @@ def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
                   "symbol (tasks whose label does not pin the symbols, such as equal or add-mod-3, can be right "
                   "with a relabelled alphabet).", ""]
         lines += _table(tasks, groups, _symbol_cell)
+    if any(r.get("search_accuracy") is not None for r in rows):
+        lines += ["", "Test accuracy (%) with program-checked decoding, for the rows run with `--search N`: where "
+                  "the most likely symbols fail, the most probable of the N most probable symbol tuples that the "
+                  "program accepts (`blackprop.decoding`; no label is used). The first table is argmax decoding.", ""]
+        lines += _table(tasks, groups, _search_cell)
     lines += ["", "Training seconds per run and program calls per run (means over seeds; calls are cache misses, "
               "i.e. real executions).", ""]
     lines += _table(tasks, groups, _cost_cell)

@@ -55,6 +55,7 @@ class RunConfig:
     checkpoint: str | None = None
     progress: bool = True
     executor: str | None = None
+    search: int = 1
 
     def resolved(self, task: Task) -> RunConfig:
         """A copy with every None setting replaced by the task default."""
@@ -77,6 +78,8 @@ class RunConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not (isinstance(self.lr, float) and self.lr > 0):
             raise ValueError(f"lr must be a float > 0, got {self.lr!r}")
+        if isinstance(self.search, bool) or not isinstance(self.search, int) or self.search < 1:
+            raise ValueError(f"search must be an int >= 1 (tuples tried per test example), got {self.search!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.method not in ESTIMATORS:
@@ -205,7 +208,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             optimizer.step()
             total_loss += float(loss.detach())
         elapsed += time.perf_counter() - began
-        metrics = evaluate(model, layer, test_data, device)
+        metrics = evaluate(model, layer, test_data, device, search=config.search)
         row = {
             "epoch": epoch + 1,
             "train_loss": total_loss / len(batches),
@@ -226,7 +229,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
                 "program": _program_state(program),
             })
 
-    final = history[-1] if history else evaluate(model, layer, test_data, device)
+    final = history[-1] if history else evaluate(model, layer, test_data, device, search=config.search)
     client = getattr(program.fn, "client", None)  # a language-model program: report its calls and tokens
     program.close()  # shuts down a process pool or local dask cluster started for --executor
     return {
@@ -243,6 +246,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "estimator": {"name": layer.estimator.name, **layer.estimator.settings()},
         "test_accuracy": final["test_accuracy"],
         "symbol_accuracy": final.get("symbol_accuracy"),
+        **({"search": config.search, "search_accuracy": final["search_accuracy"]} if config.search > 1 else {}),
         "seconds": round(elapsed, 3),
         "program_calls": program.stats.calls,
         "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
@@ -256,17 +260,27 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: torch.device) -> dict[str, Any]:
-    """Task accuracy (argmax symbols through the program) and, where labels exist, symbol accuracy."""
+def evaluate(
+    model: torch.nn.Module, layer: BlackBox, data: TaskData, device: torch.device, search: int = 1
+) -> dict[str, Any]:
+    """Task accuracy (argmax symbols through the program) and, where labels exist, symbol accuracy.
+
+    With ``search`` > 1 also ``search_accuracy``: the same with program-checked decoding, the most
+    probable of the ``search`` most probable tuples that the program accepts (``blackprop.decoding``).
+    """
     model.eval()
     output = layer.program.output
-    correct, symbol_hits, symbol_total = 0, 0, 0
+    correct, searched, symbol_hits, symbol_total = 0, 0, 0, 0
     for rows in torch.arange(len(data)).split(256):
         images = data.images(rows).to(device)
         inputs = model(images)
+        labels = data.label_values(rows)
         predictions = layer.predict(*inputs)
-        for predicted, label in zip(predictions, data.label_values(rows), strict=True):
+        for predicted, label in zip(predictions, labels, strict=True):
             correct += _same(output, predicted, label)
+        if search > 1:
+            for predicted, label in zip(layer.predict(*inputs, search=search), labels, strict=True):
+                searched += _same(output, predicted, label)
         symbols_of = getattr(model, "symbols", None)
         if data.symbols is not None and callable(symbols_of):
             truth = data.symbols[rows]
@@ -275,6 +289,8 @@ def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: to
             symbol_hits += int(((guess == truth) & valid).sum())
             symbol_total += int(valid.sum())
     metrics: dict[str, Any] = {"test_accuracy": correct / len(data)}
+    if search > 1:
+        metrics["search_accuracy"] = searched / len(data)
     if symbol_total:
         metrics["symbol_accuracy"] = symbol_hits / symbol_total
     return metrics
@@ -291,9 +307,11 @@ def _same(space: Any, predicted: Any, label: Any) -> bool:
 
 def _identity(config: RunConfig) -> dict[str, Any]:
     """What a checkpoint must match: every setting that changes the numbers (not threads or executor)."""
-    ignored = ("threads", "checkpoint", "progress", "executor")
-    if config.lr_schedule == "constant":  # the default leaves checkpoints from before the option valid
+    ignored: tuple[str, ...] = ("threads", "checkpoint", "progress", "executor")
+    if config.lr_schedule == "constant":  # the defaults leave checkpoints from before these options valid
         ignored += ("lr_schedule",)
+    if config.search == 1:
+        ignored += ("search",)
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
 
 
