@@ -72,26 +72,14 @@ def paper_figure(method: str, task: str, k: int) -> float | None:
 
 
 # --- running -------------------------------------------------------------------------------
-class BoundedCacheProgram(Program):
-    """A Program whose memo is cleared whenever it holds more than ``limit`` tuples."""
-
-    limit: int = 200_000
-
-    def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
-        if self.cache_size() > self.limit:
-            self.clear_cache()
-        return super().evaluate(tuples)
-
-
 def bound_program_cache(task_name: str, limit: int) -> None:
-    """Register ``task_name`` again with its program's memo bounded to ``limit`` entries."""
+    """Register ``task_name`` again with its program's memo bounded to ``limit`` entries (``Program.cache_limit``)."""
     task = get_task(task_name)
     make_program = task.make_program
 
     def bounded() -> Program:
         program = make_program()
-        program.__class__ = BoundedCacheProgram
-        program.limit = limit  # type: ignore[attr-defined]
+        program.cache_limit = limit
         return program
 
     register_task(dataclasses.replace(task, make_program=bounded))

@@ -10,6 +10,7 @@ import torch
 
 import blackprop as bp
 from blackprop.beliefs import Beliefs
+from blackprop.tasks import get_task
 
 DIGIT3 = bp.Discrete(range(3))
 P_A = torch.tensor([[0.1, 0.6, 0.3]])
@@ -316,3 +317,24 @@ def test_exploration_samples_every_class_and_is_validated():
     assert shares.tolist() == pytest.approx([0.8, 0.1, 0.1], abs=0.03)  # sd of a share ~0.007
     with pytest.raises(ValueError, match=r"exploration=...\): must be a number in \[0, 1\), got 1"):
         bp.ISED(exploration=1)
+
+
+def test_cache_limit_drops_the_oldest_entries_and_results_stay_equal():
+    runs = []
+
+    def add(a, b):
+        runs.append((a, b))
+        return a + b
+
+    program = bp.Program(add, (DIGIT3, DIGIT3), bp.Discrete(range(5)), cache_limit=4)
+    first = torch.tensor([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])
+    assert program.evaluate(first).tolist() == [0, 1, 2, 1, 2, 3]
+    assert program.cache_size() == 4 and program.stats.calls == 6  # (0, 0) and (0, 1) were dropped
+    assert program.evaluate(torch.tensor([[1, 2], [0, 0]])).tolist() == [3, 0]
+    assert runs[-1] == (0, 0) and program.stats.calls == 7 and program.stats.hits == 1
+    assert program.cache_size() == 4
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="cache_limit"):
+            bp.Program(add, (DIGIT3, DIGIT3), bp.Discrete(range(5)), cache_limit=bad)
+    assert get_task("count-3-4").make_program().cache_limit == 1_000_000
+    assert get_task("sum4").make_program().cache_limit is None

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -75,6 +76,9 @@ class Program:
         cache: memoise results per distinct tuple (default True); "batch": run each distinct
             tuple of one ``evaluate`` call once but keep nothing across calls (for programs
             with inputs too varied to memoise, e.g. 81-cell sudoku boards); False: run every row.
+        cache_limit: at most this many memoised tuples (None: no limit); past it the oldest entries
+            are dropped first, so memory stays bounded on huge input spaces (sum16 fills about
+            0.45 GB per million 16-tuples) and a dropped tuple simply runs again when sampled.
         timeout: seconds per call; a slower call is a failure. None: no limit.
         executor: None or "serial" (default), "process" (a process pool of os.cpu_count()
             workers), an int (a process pool of that size), any concurrent.futures.Executor, or
@@ -93,6 +97,7 @@ class Program:
         output: Discrete | Open | Product,
         *,
         cache: bool | str = True,
+        cache_limit: int | None = None,
         timeout: float | None = None,
         executor: Any = None,
         name: str | None = None,
@@ -110,6 +115,9 @@ class Program:
             raise TypeError(f"Program(output=...): give a Discrete, Open or Product space, got {output!r}")
         if cache not in (True, False, "batch"):
             raise ValueError(f"Program(cache=...): give True, False or 'batch', got {cache!r}")
+        if cache_limit is not None and (isinstance(cache_limit, bool) or not isinstance(cache_limit, int)
+                                        or cache_limit < 1):
+            raise ValueError(f"Program(cache_limit=...): give an int >= 1 or None, got {cache_limit!r}")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
         ):
@@ -122,6 +130,7 @@ class Program:
         self.output = output
         self.cache_enabled = bool(cache)
         self.cache_across_calls = cache is True  # "batch": dedup within a call only
+        self.cache_limit = cache_limit
         self.timeout = None if timeout is None else float(timeout)
         self.name = name or getattr(fn, "__name__", "program")
         self._runner = ExecutorRunner(executor, fn)
@@ -253,13 +262,21 @@ class Program:
         self.stats.hits += len(keys) - len(missing)
         if not missing:
             return [memo[k] for k in keys]
-        transient: dict[tuple[int, ...], int] = {}
+        fresh: dict[tuple[int, ...], int] = {}
         for key, (result, keep) in zip(missing, self._run(missing), strict=True):
-            if keep:
+            fresh[key] = result
+            if keep:  # a call lost with a dead worker is not memoised: retried when sampled again
                 memo[key] = result
-            else:
-                transient[key] = result  # lost with a dead worker: retried when sampled again
-        return [memo[k] if k in memo else transient[k] for k in keys]
+        answers = [memo[k] if k in memo else fresh[k] for k in keys]
+        if self.cache_limit is not None and len(memo) > self.cache_limit:
+            self._evict(len(memo) - self.cache_limit)
+        return answers
+
+    def _evict(self, count: int) -> None:
+        """Drop the ``count`` oldest memo entries (dicts keep insertion order)."""
+        memo = self._memo
+        for key in list(itertools.islice(iter(memo), count)):
+            del memo[key]
 
     def _run(self, keys: list[tuple[int, ...]]) -> list[tuple[int, bool]]:
         """(output index, may be memoised) per key; results are indexed here, never in workers."""
