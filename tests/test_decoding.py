@@ -87,6 +87,13 @@ def test_train_reports_search_accuracy_at_least_argmax_accuracy(tmp_path):
     result = json.loads(out.read_text())
     assert result["search"] == 8 and result["search_accuracy"] >= result["test_accuracy"]
     assert "search_accuracy" in result["history"][-1]
+    plain = tmp_path / "plain.json"  # decoding is evaluation only: training and argmax accuracy are unchanged
+    without_search = [a for a in argv if a not in ("--search", "8")]
+    assert main([*without_search[:-1], str(plain)]) == 0
+    unsearched = json.loads(plain.read_text())
+    assert "search_accuracy" not in unsearched
+    assert [h["train_loss"] for h in unsearched["history"]] == [h["train_loss"] for h in result["history"]]
+    assert unsearched["test_accuracy"] == result["test_accuracy"]
     grid = tmp_path / "grid.jsonl"
     grid.write_text(json.dumps(result) + "\n")
     md = tmp_path / "R.md"
