@@ -6,3 +6,6 @@ cd "$(dirname "$0")/.."
 B=".venv/bin/blackprop bench --tasks leaf-dt --seeds 0,1,2 --threads 1 --quiet --out results/leaf_scene.jsonl"
 $B --methods exact
 $B --methods ised --set normalize=l1 --set dedup=true
+# the same question on scene (10 slots): ISED with dedup=true, seed 0
+.venv/bin/blackprop bench --tasks scene --seeds 0 --threads 1 --quiet --out results/leaf_scene.jsonl --methods ised \
+  --set normalize=l1 --set dedup=true
