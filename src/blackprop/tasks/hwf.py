@@ -76,7 +76,10 @@ IMAGE_SIZE = 28
 #: folder names of the original data set's symbol images
 ORIGINAL_FOLDERS = {**{d: d for d in DIGITS}, "+": "+", "-": "-", "times": "*", "div": "/", "*": "*", "/": "/"}
 
-HWF_DEFAULTS = Defaults(epochs=5, lr=1e-3, batch_size=16, num_samples=100, train_size=10_000, test_size=2_000)
+#: 5 epochs (the paper: 50 at lr 1e-4) with a cosine lr: ISED seed 0 reached 92.7% against 88.65% at a
+#: constant lr 1e-3, whose accuracy oscillated between epochs (results/hwf.jsonl)
+HWF_DEFAULTS = Defaults(epochs=5, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=100, train_size=10_000,
+                        test_size=2_000)
 """Training settings of ``hwf``: the paper's batch 16, k=100 and data sizes; 5 epochs at Adam lr 1e-3
 instead of the paper's 50 epochs at 1e-4, to fit a 3-seed grid into about 30 minutes of one CPU core.
 
