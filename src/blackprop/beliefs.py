@@ -96,15 +96,29 @@ class Beliefs:
         its own classes). Invalid positions get -1. One ``torch.multinomial`` call covers the batch.
         """
         B, V, C = self.probs.shape
-        probs = self.probs.detach()
-        if exploration > 0:
-            own = (torch.arange(C, device=probs.device) < self.sizes.unsqueeze(1)).to(probs.dtype)  # [V, C]
-            probs = (1 - exploration) * probs + exploration * own / own.sum(dim=1, keepdim=True)
+        probs = self.proposal(exploration)
         flat = probs.reshape(B * V, C).clone()
         flat[~self.valid.reshape(-1), 0] = 1.0  # padded positions: any valid distribution, masked below
         draws = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
         draws = draws.reshape(B, V, num_samples).transpose(1, 2)
         return draws.masked_fill(~self.valid.unsqueeze(1), -1)
+
+    def proposal(self, exploration: float = 0.0) -> torch.Tensor:
+        """The (detached) distribution ``sample`` draws from: ``(1 - e) p_v + e uniform`` ``[B, V, C]``."""
+        probs = self.probs.detach()
+        if exploration > 0:
+            C = probs.shape[2]
+            own = (torch.arange(C, device=probs.device) < self.sizes.unsqueeze(1)).to(probs.dtype)  # [V, C]
+            probs = (1 - exploration) * probs + exploration * own / own.sum(dim=1, keepdim=True)
+        return probs
+
+    def proposal_log_prob_terms(self, tuples: torch.Tensor, exploration: float = 0.0) -> torch.Tensor:
+        """log q_v(x_v) under the sampling distribution (no gradient) ``[B, k, V]``; 0 on invalid positions."""
+        if exploration == 0:
+            return self.log_prob_terms(tuples).detach()
+        log_q = self.proposal(exploration).clamp(min=torch.finfo(self.probs.dtype).tiny).log()
+        terms = torch.gather(log_q, 2, tuples.clamp(min=0).transpose(1, 2)).transpose(1, 2)
+        return terms.masked_fill(tuples < 0, 0.0)
 
     def log_prob_terms(self, tuples: torch.Tensor) -> torch.Tensor:
         """log p_v(x_v) of each variable of each tuple ``[B, k, V]``; 0 on invalid positions."""

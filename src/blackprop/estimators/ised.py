@@ -18,6 +18,25 @@ are within noise (``results/ablation_sum2.jsonl``); on sum4 (3 epochs) L1 reache
 11.2% (lr 1e-4) and 54.2% after 10 epochs (lr 1e-3) for the reference's L2
 (``results/ablation_defaults.jsonl``, ``results/ablation_l2_grid.jsonl``).
 
+Weights of the matching tuples (``weights``). The tuples are already drawn in proportion to
+their probability, so ISED's weight p(x_s) counts a tuple's probability twice: the summary
+follows p(x)^2 restricted to the tuples giving y, and with many variables the single most probable
+matching tuple takes nearly all of w(y). ``weights="importance"`` instead weighs each tuple by
+p(x_s) / q(x_s), q the (detached) distribution it was drawn from:
+
+    w(y) = 1/k sum_{s : P(x_s) = y}  prod_v p_v(x_{s,v}) / q_v(x_{s,v})        (value: share of hits)
+
+an unbiased estimate of p(y) whose gradient is the score-function estimate. After the L1
+normalisation, the loss -log q(y) has the gradient
+
+    -1/|H_y| sum_{s in H_y} grad log p(x_s)  +  1/k' sum_{s ok} grad log p(x_s)
+
+(H_y the tuples giving y, k' the tuples that did not fail): the mean of the matching tuples, a
+self-normalised estimate of grad log p(y) = E[grad log p(x) | P(x) = y], minus a zero-mean control
+variate. With ``exploration`` the ratio p/q corrects for sampling from the mixed distribution.
+Measured on sum16 (k=160) in ``results/efficiency.md``: probability weights stall near chance,
+importance weights learn.
+
 Structured outputs (a ``Product`` output space, the program returning tuples): each component j
 is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), giving
 ``[B, m, C]``; the loss is the mean over components (and the batch) of the per-component loss.
@@ -25,6 +44,7 @@ is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), g
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,6 +59,7 @@ from ._base import Estimator, check_choice, check_positive_int, nll_of_target
 __all__ = ["ISED"]
 
 NORMALIZATIONS = ("l1", "l2", "none")
+WEIGHTS = ("probability", "importance")
 LOSSES = ("nll", "bce")
 
 
@@ -58,6 +79,9 @@ class ISED(Estimator):
             weighs tuples by p). A network that has put all its mass on tuples giving one output
             never samples another output, so ISED has no gradient left on examples labelled
             otherwise (e.g. ``equal`` collapsing to "always equal"); exploration keeps sampling them.
+        weights: "probability" (ISED's: a matching tuple weighs p(x)) or "importance" (p(x)/q(x),
+            q the sampling distribution: an unbiased estimate of p(y); see the module docstring).
+            "importance" needs the add-mult semiring and dedup=False.
     """
 
     num_samples: int = 100
@@ -66,6 +90,7 @@ class ISED(Estimator):
     normalize: str = "l1"
     loss_fn: str = "nll"
     exploration: float = 0.0
+    weights: str = "probability"
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
@@ -77,6 +102,12 @@ class ISED(Estimator):
         check_choice("ISED", "loss_fn", self.loss_fn, LOSSES)
         if not (isinstance(self.exploration, (int, float)) and 0 <= self.exploration < 1):
             raise ValueError(f"ISED(exploration=...): must be a number in [0, 1), got {self.exploration!r}")
+        check_choice("ISED", "weights", self.weights, WEIGHTS)
+        if self.weights == "importance" and (self.semiring != "add-mult" or self.dedup):
+            raise ValueError(
+                f"ISED(weights='importance'): estimates p(y) = E[1[P(x) = y]], which needs semiring='add-mult' "
+                f"and dedup=False (every draw counted), got semiring={self.semiring!r}, dedup={self.dedup!r}"
+            )
 
     def log_summary(self, program: Program, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
@@ -87,12 +118,22 @@ class ISED(Estimator):
             outputs = outputs.masked_fill(repeats.unsqueeze(2) if outputs.dim() == 3 else repeats, -1)
         return self.summarise(program, beliefs, tuples, outputs)
 
+    def tuple_scores(self, beliefs: Beliefs, tuples: torch.Tensor) -> torch.Tensor:
+        """Log-weight of each tuple ``[B, k]``: log p(x) (``"probability"``) or log p(x)/q(x) - log k."""
+        terms = beliefs.log_prob_terms(tuples)
+        if self.weights == "importance":
+            terms = terms - beliefs.proposal_log_prob_terms(tuples, self.exploration)
+        scores = SEMIRINGS[self.semiring].combine(terms, tuples >= 0)
+        if self.weights == "importance":
+            scores = scores - math.log(tuples.shape[1])
+        return scores
+
     def summarise(
         self, program: Program, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor
     ) -> torch.Tensor:
         """Aggregate given tuples ``[B, k, V]`` with program outputs ``[B, k]`` into normalised log w."""
         ring = SEMIRINGS[self.semiring]
-        scores = ring.combine(beliefs.log_prob_terms(tuples), tuples >= 0)
+        scores = self.tuple_scores(beliefs, tuples)
         if outputs.dim() == 3:  # a Product output: [B, k, m] -> one summary per component
             return summarise_components(ring, scores, outputs, program.output.size, self.normalize)
         log_w = ring.aggregate(scores, outputs, program.output.size)

@@ -1,0 +1,155 @@
+"""ISED with ``weights="importance"``: each matching tuple weighs p(x)/q(x), q the sampling distribution.
+
+The summary's value is the share of samples giving each output, its gradient the score-function
+estimate of grad p(y) (unbiased; checked against Exact on a tiny space, also with exploration, where
+q != p), the L1-normalised loss is consistent for -grad log p(y), and it learns a sum of many digits
+where ISED's probability weights stall.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import blackprop as bp
+
+DIGIT3 = bp.Discrete(range(3))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def add3() -> bp.Program:
+    return bp.Program(lambda a, b: a + b, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(5)))
+
+
+def logits_pair(seed: int = 1) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(3, 3, generator=generator) for _ in range(2)]
+
+
+def exact_gradient(inputs: list[torch.Tensor], target: list[int], log: bool) -> list[torch.Tensor]:
+    """d/d(logits) of sum_b p_b(y_b) (log=False) or sum_b log p_b(y_b) (log=True), by enumeration."""
+    leaves = [x.clone().requires_grad_() for x in inputs]
+    probs = bp.BlackBox(add3(), bp.Exact())(*[torch.softmax(x, -1) for x in leaves])
+    chosen = probs.gather(1, torch.tensor(target).unsqueeze(1))
+    (chosen.log() if log else chosen).sum().backward()
+    return [leaf.grad for leaf in leaves]
+
+
+def test_summary_value_is_the_share_of_samples_giving_each_output():
+    program = add3()
+    p = torch.tensor([[0.1, 0.6, 0.3]])
+    estimator = bp.ISED(num_samples=50, weights="importance", normalize="none")
+    layer = bp.BlackBox(program, estimator, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    tuples = layer.beliefs(p, p).sample(50, generator)
+    outputs = program.evaluate(tuples)
+    shares = torch.bincount(outputs.flatten(), minlength=5).float() / 50
+    summary = estimator.summarise(program, layer.beliefs(p, p), tuples, outputs).exp()
+    assert torch.allclose(summary.squeeze(0), shares, atol=1e-6)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("exploration", [0.0, 0.3])
+def test_gradient_of_the_summary_is_unbiased_for_grad_p_of_y(exploration):
+    """3 examples, two 3-class digits, P = a + b, k = 10, 4,000 draws; w(y) without normalisation.
+
+    Each of the 18 logit-gradient entries must lie within 4.5 standard errors of the exact gradient
+    of p(y). Two-sided tail at 4.5 sigma: 6.8e-6 per entry, below 1.3e-4 per case by the union bound
+    (seeds fixed, so the outcome is deterministic). With exploration the draws come from
+    0.7 p + 0.3 uniform, so only the ratio p/q keeps the estimate unbiased.
+    """
+    inputs, target, draws = logits_pair(), [1, 2, 4], 4000
+    exact = exact_gradient(inputs, target, log=False)
+    leaves = [x.repeat(draws, 1).requires_grad_() for x in inputs]
+    estimator = bp.ISED(num_samples=10, weights="importance", normalize="none", exploration=exploration)
+    layer = bp.BlackBox(add3(), estimator, seed=0)
+    summary = layer(*[torch.softmax(x, -1) for x in leaves])
+    summary.gather(1, torch.tensor(target * draws).unsqueeze(1)).sum().backward()
+    for leaf, truth in zip(leaves, exact, strict=True):
+        estimates = leaf.grad.reshape(draws, 3, 3)
+        mean, error = estimates.mean(0), estimates.std(0) / draws**0.5
+        assert ((mean - truth).abs() - 4.5 * error).max().item() <= 1e-5, (mean, truth, error)
+
+
+def test_l1_loss_gradient_is_consistent_for_minus_grad_log_p_of_y():
+    """With k = 200,000 the self-normalised estimate is within 0.01 of the exact -grad log p(y).
+
+    Measured with layer seeds 0-2: the largest gap over the 18 entries is 1.9e-3 to 2.6e-3, so 0.01
+    leaves a margin of about 4x.
+    """
+    inputs, target = logits_pair(), [1, 2, 4]
+    exact = exact_gradient(inputs, target, log=True)
+    leaves = [x.clone().requires_grad_() for x in inputs]
+    layer = bp.BlackBox(add3(), bp.ISED(num_samples=200_000, weights="importance"), seed=0)
+    layer.loss(*[torch.softmax(x, -1) for x in leaves], target=target).backward()
+    for leaf, truth in zip(leaves, exact, strict=True):
+        assert torch.allclose(-leaf.grad * 3, truth, atol=0.01), (-leaf.grad * 3, truth)
+
+
+def test_probability_weights_are_unchanged_by_default():
+    assert bp.ISED().weights == "probability"
+    p = torch.tensor([[0.1, 0.6, 0.3]])
+    a = bp.BlackBox(add3(), bp.ISED(num_samples=20), seed=0)(p, p)
+    b = bp.BlackBox(add3(), bp.ISED(num_samples=20, weights="probability"), seed=0)(p, p)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"weights": "uniform"}, "weights"),
+        ({"weights": "importance", "dedup": True}, "dedup"),
+        ({"weights": "importance", "semiring": "min-max"}, "add-mult"),
+    ],
+)
+def test_invalid_settings_say_why(settings, message):
+    with pytest.raises(ValueError, match=message):
+        bp.ISED(**settings)
+
+
+def sum_of_digits(n: int, classes: int) -> bp.Program:
+    digit = bp.Discrete(range(classes))
+    return bp.Program(lambda *xs: sum(xs), inputs=(digit,) * n, output=bp.Discrete(range((classes - 1) * n + 1)))
+
+
+def train_sum(estimator: bp.Estimator, n: int = 8, classes: int = 6, steps: int = 400, seed: int = 0) -> float:
+    """Digit accuracy of an MLP trained on sums of n noisy-prototype "digits" (chance 1/classes)."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    prototypes = torch.randn(classes, 12, generator=torch.Generator().manual_seed(42))
+
+    def draw(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        digits = torch.randint(0, classes, (count, n), generator=generator)
+        return prototypes[digits] + 0.6 * torch.randn(count, n, 12, generator=generator), digits
+
+    network = torch.nn.Sequential(torch.nn.Linear(12, 32), torch.nn.ReLU(), torch.nn.Linear(32, classes))
+    layer = bp.BlackBox(sum_of_digits(n, classes), estimator, seed=seed)
+    optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
+    for _ in range(steps):
+        features, digits = draw(32)
+        probs = torch.softmax(network(features), -1)
+        loss = layer.loss(*probs.unbind(1), target=digits.sum(1).tolist())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    features, digits = draw(500)
+    return (network(features).argmax(-1) == digits).float().mean().item()
+
+
+def test_learns_a_sum_of_eight_digits_where_probability_weights_lag():
+    """sum8 over 6-class digits, k = 10n = 80, 400 steps of batch 32 (chance 1/6).
+
+    Measured, seeds 0-2: importance weights 0.997 / 0.996 / 0.998, probability weights 0.899 / 0.863 /
+    0.884. The test runs seed 0 of both and asks importance >= 0.98 and ahead of probability weights.
+    """
+    importance = train_sum(bp.ISED(num_samples=80, weights="importance"))
+    probability = train_sum(bp.ISED(num_samples=80))
+    assert importance >= 0.98, importance
+    assert importance > probability, (importance, probability)
