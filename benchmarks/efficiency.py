@@ -221,11 +221,12 @@ def best_epoch(history: list[dict[str, Any]]) -> int:
 def sample_table(rows: list[dict[str, Any]]) -> list[str]:
     columns = sorted({(r["task"], r["num_samples"]) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
     groups: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[label(r)][(r["task"], r["num_samples"])].append(r)
+    for r in sorted(rows, key=lambda r: (label(r), r["epochs"])):
+        groups[f"{label(r)}, {r['epochs']} ep"][(r["task"], r["num_samples"])].append(r)
     head = " | ".join(f"{t} k={k}" for t, k in columns)
     lines = [
-        "Test accuracy (%) after the final epoch, mean ± std over seeds, [the paper's figure after 100 epochs];",
+        "Test accuracy (%) after the final epoch, mean ± std over seeds, [the paper's figure after 100 epochs,",
+        "shown beside the rows with the method's default settings]; a row is one method and epoch count;",
         "below it: epochs run, best epoch, training seconds, and program calls per epoch (cache misses, i.e.",
         "actual executions; the budget is k evaluations per example).",
         "",
@@ -236,7 +237,8 @@ def sample_table(rows: list[dict[str, Any]]) -> list[str]:
         cells, costs = [], []
         for task, k in columns:
             runs = by_column.get((task, k), [])
-            paper = paper_figure(runs[0]["method"] if runs else method, task, k)
+            variant = bool(runs and runs[0].get("estimator_settings"))  # the paper ran the defaults only
+            paper = None if variant else paper_figure(runs[0]["method"] if runs else method, task, k)
             cell = mean_std([r["test_accuracy"] for r in runs]) if runs else "–"
             cells.append(cell + (f" [{paper:.2f}]" if paper is not None else ""))
             if runs:
@@ -281,8 +283,8 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
             if (r["task"], r["num_samples"]) == (task, k):
                 epochs = [h["epoch"] for h in r["history"]]
                 axis.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], marker="o", markersize=3,
-                          label=f"{label(r)} s{r['seed']}")
-                paper = paper_figure(r["method"], task, k)
+                          label=f"{label(r)} s{r['seed']} ({r['epochs']} ep)")
+                paper = None if r.get("estimator_settings") else paper_figure(r["method"], task, k)
                 if paper is not None:
                     axis.axhline(paper, linestyle=":", linewidth=1, color=axis.lines[-1].get_color())
         axis.set_title(f"{task}, k={k}")

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 B=".venv/bin/blackprop bench --tasks hwf --threads 1 --quiet --out results/hwf.jsonl --lr-schedule cosine --search 64"
 case "$1" in
   ised) $B --methods ised --seeds 0,1,2 --set normalize=l1 ;;
+  importance) $B --methods ised --seeds 0,1,2 --set weights=importance --epochs 10 ;;
   baselines)
     $B --methods reinforce,nasr --seeds 0
     $B --methods indecater,indecater+ --seeds 0 --set num_samples=10 ;;
-  *) echo "usage: $0 ised|baselines"; exit 2 ;;
+  *) echo "usage: $0 ised|importance|baselines"; exit 2 ;;
 esac

@@ -149,6 +149,10 @@ class Program:
         self._lowest = torch.tensor([-1 if isinstance(s, Sequence) else 0 for _, _, s in self._layout for _ in range(_width(s))])
         self._limits = torch.tensor(sizes)
         self._reported: set[str] = set()
+        # decode's fast path: every input a Discrete, so column j is looked up in table j
+        self._tables: list[tuple[Any, ...]] | None = [s.values for s in inputs if isinstance(s, Discrete)]
+        if len(self._tables) < len(inputs):
+            self._tables = None
 
     @property
     def executor(self) -> Any:
@@ -181,6 +185,8 @@ class Program:
     # --- decoding -------------------------------------------------------------------------
     def decode(self, row: SequenceABC[int]) -> list[Any]:
         """Turn a row of class indices into the program's arguments."""
+        if self._tables is not None:
+            return [table[i] for table, i in zip(self._tables, row)]  # noqa: B905 (widths checked in evaluate)
         args: list[Any] = []
         for start, stop, space in self._layout:
             if isinstance(space, Sequence):
@@ -344,10 +350,10 @@ def _place_values(radix: list[int]) -> list[int]:
 
 def _is_nan(value: Any) -> bool:
     """NaN of any float flavour: Python, numpy, or a one-element tensor."""
+    if isinstance(value, (int, str, bytes, tuple, list, dict, set, frozenset)):  # the common case first
+        return False
     if isinstance(value, torch.Tensor):
         return value.numel() == 1 and value.is_floating_point() and bool(torch.isnan(value).all())
-    if isinstance(value, (int, str, bytes, tuple, list, dict, set, frozenset)):
-        return False
     try:
         return math.isnan(value)
     except (TypeError, ValueError, OverflowError):

@@ -74,6 +74,10 @@ class Discrete:
 
     def index(self, value: Any) -> int:
         """Column of ``value``; raises ``OutputSpaceError`` naming the value if it is absent."""
+        if type(value) is int or type(value) is str:  # fast path: their own key (see _key)
+            found = self._index.get(value)
+            if found is not None:
+                return found
         try:
             return self._index[_key(value)]
         except (KeyError, TypeError):
