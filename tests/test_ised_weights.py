@@ -93,6 +93,33 @@ def test_l1_loss_gradient_is_consistent_for_minus_grad_log_p_of_y():
         assert torch.allclose(-leaf.grad * 3, truth, atol=0.01), (-leaf.grad * 3, truth)
 
 
+def test_failed_draws_stay_in_the_denominator():
+    """a + b fails when a == 2: w(y) is the share of all draws giving y, so a row sums to the success
+    rate, and the loss -log p(y) pushes probability away from failing tuples."""
+
+    def fragile(a, b):
+        if a == 2:
+            raise ValueError("no")
+        return a + b
+
+    program = bp.Program(fragile, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(5)))
+    p = torch.tensor([[0.2, 0.3, 0.5]])
+    estimator = bp.ISED(num_samples=400, weights="importance")
+    layer = bp.BlackBox(program, estimator, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    beliefs = layer.beliefs(p, p)
+    tuples = beliefs.sample(400, generator)
+    with pytest.warns(RuntimeWarning, match="no"):
+        outputs = program.evaluate(tuples)
+    summary = estimator.summarise(program, beliefs, tuples, outputs).exp().squeeze(0)
+    ok = outputs >= 0
+    assert torch.allclose(summary.sum(), ok.float().mean(), atol=1e-6)
+    assert torch.allclose(summary, torch.bincount(outputs[ok], minlength=5).float() / 400, atol=1e-6)
+    logits = torch.zeros(1, 3, requires_grad=True)
+    layer.loss(torch.softmax(logits, -1), p, target=[1]).backward()
+    assert logits.grad[0, 2] > 0  # descending lowers p(a = 2), the failing value
+
+
 def test_probability_weights_are_unchanged_by_default():
     assert bp.ISED().weights == "probability"
     p = torch.tensor([[0.1, 0.6, 0.3]])

@@ -29,11 +29,15 @@ p(x_s) / q(x_s), q the (detached) distribution it was drawn from:
 an unbiased estimate of p(y) whose gradient is the score-function estimate. After the L1
 normalisation, the loss -log q(y) has the gradient
 
-    -1/|H_y| sum_{s in H_y} grad log p(x_s)  +  1/k' sum_{s ok} grad log p(x_s)
+    -1/|H_y| sum_{s in H_y} grad log p(x_s)  +  1/k sum_s grad log p(x_s)
 
-(H_y the tuples giving y, k' the tuples that did not fail): the mean of the matching tuples, a
-self-normalised estimate of grad log p(y) = E[grad log p(x) | P(x) = y], minus a zero-mean control
-variate. With ``exploration`` the ratio p/q corrects for sampling from the mixed distribution.
+(H_y the tuples giving y): the mean of the matching tuples, a self-normalised estimate of
+grad log p(y) = E[grad log p(x) | P(x) = y], plus a zero-mean control variate. With importance
+weights, "l1" divides by the weight of all k draws, failed ones included (its value is 1): dividing
+by the successful outputs only, as ISED's probability weights do, would estimate p(y | no failure)
+and reward tuples that make the program fail (on HWF, ISED with probability weights made about 9
+times as many failed calls per epoch as REINFORCE, ``results/hwf.jsonl``). With
+``exploration`` the ratio p/q corrects for sampling from the mixed distribution.
 Measured on sum16 (k=160) in ``results/efficiency.md``: probability weights stall near chance,
 importance weights learn.
 
@@ -134,6 +138,15 @@ class ISED(Estimator):
         """Aggregate given tuples ``[B, k, V]`` with program outputs ``[B, k]`` into normalised log w."""
         ring = SEMIRINGS[self.semiring]
         scores = self.tuple_scores(beliefs, tuples)
+        if self.weights == "importance" and self.normalize == "l1":
+            # divide by the weight of all draws, failed ones included: value 1, gradient a zero-mean
+            # control variate; normalising over the outputs alone would estimate p(y | no failure)
+            # and reward failing tuples
+            total = torch.logsumexp(scores, dim=1, keepdim=True)
+            if outputs.dim() == 3:
+                log_w = summarise_components(ring, scores, outputs, program.output.size, "none-uncapped")
+                return log_w - total.unsqueeze(2)
+            return ring.aggregate(scores, outputs, program.output.size) - total
         if outputs.dim() == 3:  # a Product output: [B, k, m] -> one summary per component
             return summarise_components(ring, scores, outputs, program.output.size, self.normalize)
         log_w = ring.aggregate(scores, outputs, program.output.size)
@@ -157,7 +170,9 @@ class ISED(Estimator):
 
 
 def normalise(log_w: torch.Tensor, how: str) -> torch.Tensor:
-    """log of w / ||w||_p for p=1 ("l1"), p=2 ("l2"); "none" only caps w at 1."""
+    """log of w / ||w||_p for p=1 ("l1"), p=2 ("l2"); "none" only caps w at 1 ("none-uncapped": w as is)."""
+    if how == "none-uncapped":
+        return log_w
     if how == "none":
         return log_w.clamp(max=0.0)
     power = 1.0 if how == "l1" else 2.0
