@@ -78,11 +78,23 @@ class MatchingDraws:
             hit = torch.cat([hits, (second.sum(-1) == target[:, None]).float() * used], 1)
         else:
             tuples = self.draw(probs, self.k)
+            if self.mode.startswith("site"):  # half the draws get one uniformly chosen position redrawn uniformly
+                n = tuples.shape[2]
+                redraw = torch.arange(self.k) % 2 == 1
+                position = torch.randint(0, n, (batch, self.k), generator=self.generator)
+                value = torch.randint(0, 10, (batch, self.k), generator=self.generator)
+                swapped = tuples.scatter(2, position.unsqueeze(2), value.unsqueeze(2))
+                tuples = torch.where(redraw[None, :, None], swapped, tuples)
             hit = (tuples.sum(-1) == target[:, None]).float()
         log_p = probs.clamp_min(1e-30).log()
         tuple_log_p = log_p.gather(2, tuples.transpose(1, 2)).sum(1)  # [B, k]
+        if self.mode.startswith("site"):
+            # q(x) = p(x) [1/2 + 1/2 * 1/n sum_j u(x_j) / p_j(x_j)]: importance weight p/q of each draw
+            chosen = probs.detach().gather(2, tuples.transpose(1, 2)).transpose(1, 2).clamp_min(1e-30)  # [B, k, n]
+            ratio = 0.5 + 0.5 * (0.1 / chosen).mean(2)
+            hit = hit / ratio
         if not self.mode.startswith("memory"):
-            weight = hit / hit.sum(1, keepdim=True).clamp_min(1)
+            weight = hit / hit.sum(1, keepdim=True).clamp_min(1e-30)
             return -(weight * tuple_log_p).sum(1).mean()
         loss = probs.sum() * 0
         for b in range(batch):
@@ -118,7 +130,7 @@ def registry_loss(n: int, spec: str, k: int) -> Loss:
 def loss_for(n: int, spec: str, k: int) -> Loss:
     if spec == "exact":
         return exact_loss
-    if spec in ("equal", "adaptive", "memory", "memory-p"):
+    if spec in ("equal", "adaptive", "memory", "memory-p", "site"):
         return MatchingDraws(k, spec)
     return registry_loss(n, spec, k)
 

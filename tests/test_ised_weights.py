@@ -56,19 +56,21 @@ def test_summary_value_is_the_share_of_samples_giving_each_output():
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("exploration", [0.0, 0.3])
-def test_gradient_of_the_summary_is_unbiased_for_grad_p_of_y(exploration):
+@pytest.mark.parametrize(("exploration", "site"), [(0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (0.2, 0.3)])
+def test_gradient_of_the_summary_is_unbiased_for_grad_p_of_y(exploration, site):
     """3 examples, two 3-class digits, P = a + b, k = 10, 4,000 draws; w(y) without normalisation.
 
     Each of the 18 logit-gradient entries must lie within 4.5 standard errors of the exact gradient
     of p(y). Two-sided tail at 4.5 sigma: 6.8e-6 per entry, below 1.3e-4 per case by the union bound
     (seeds fixed, so the outcome is deterministic). With exploration the draws come from
-    0.7 p + 0.3 uniform, so only the ratio p/q keeps the estimate unbiased.
+    0.7 p + 0.3 uniform, and with site exploration a share of the draws has one position redrawn
+    uniformly, so only the ratio p/q keeps the estimate unbiased.
     """
     inputs, target, draws = logits_pair(), [1, 2, 4], 4000
     exact = exact_gradient(inputs, target, log=False)
     leaves = [x.repeat(draws, 1).requires_grad_() for x in inputs]
-    estimator = bp.ISED(num_samples=10, weights="importance", normalize="none", exploration=exploration)
+    estimator = bp.ISED(num_samples=10, weights="importance", normalize="none", exploration=exploration,
+                        site_exploration=site)
     layer = bp.BlackBox(add3(), estimator, seed=0)
     summary = layer(*[torch.softmax(x, -1) for x in leaves])
     summary.gather(1, torch.tensor(target * draws).unsqueeze(1)).sum().backward()
@@ -134,6 +136,8 @@ def test_probability_weights_are_unchanged_by_default():
         ({"weights": "uniform"}, "weights"),
         ({"weights": "importance", "dedup": True}, "dedup"),
         ({"weights": "importance", "semiring": "min-max"}, "add-mult"),
+        ({"site_exploration": 0.5}, "importance"),
+        ({"weights": "importance", "site_exploration": 1.0}, "site_exploration"),
     ],
 )
 def test_invalid_settings_say_why(settings, message):
@@ -180,3 +184,39 @@ def test_learns_a_sum_of_eight_digits_where_probability_weights_lag():
     probability = train_sum(bp.ISED(num_samples=80))
     assert importance >= 0.98, importance
     assert importance > probability, (importance, probability)
+
+
+def test_site_exploration_redraws_one_valid_position_of_the_last_draws():
+    """m = 0.25 of k = 8: the last 2 draws differ from a plain draw in at most one position, never a padded one."""
+    digits = bp.Sequence(DIGIT3, 3)
+    program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(7)))
+    estimator = bp.ISED(num_samples=8, weights="importance", site_exploration=0.25)
+    assert estimator.site_draws() == 2
+    certain = torch.tensor([[[1.0, 0.0, 0.0]] * 3] * 50)  # every plain draw is (0, 0, 0) or padding
+    beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(certain, torch.tensor([2] * 50)))
+    from blackprop.estimators.ised import redraw_one_site
+
+    tuples = redraw_one_site(beliefs, beliefs.sample(8, torch.Generator().manual_seed(0)), 2, torch.Generator().manual_seed(1))
+    assert (tuples[:, :6, :2] == 0).all() and (tuples[:, :, 2] == -1).all()
+    changed = (tuples[:, 6:, :2] != 0).sum(dim=2)
+    assert changed.max() <= 1 and changed.sum() > 0
+
+
+def test_site_exploration_escapes_where_one_class_is_confidently_wrong():
+    """Sum of 8 digits, every image of class 2 read as 1 with probability 0.999: only a draw that redraws
+    that image can match the label. Importance weights alone find no matching draw; with site
+    exploration the loss pushes p(2) up on that image."""
+    n = 8
+    program = sum_of_digits(n, 3)
+    logits = torch.full((1, n, 3), -6.0)
+    logits[0, :, 0] = 6.0  # confident 0 everywhere ...
+    logits[0, 0] = torch.tensor([-6.0, 6.0, -6.0])  # ... and confident 1 on the image whose digit is 2
+    logits.requires_grad_()
+    target = [2]
+    for site, finds in ((0.0, False), (0.5, True)):
+        estimator = bp.ISED(num_samples=400, weights="importance", site_exploration=site)
+        layer = bp.BlackBox(program, estimator, seed=0)
+        logits.grad = None
+        layer.loss(*torch.softmax(logits, -1).unbind(1), target=target).backward()
+        pushed_up = logits.grad[0, 0, 2] < 0
+        assert bool(pushed_up) == finds, (site, logits.grad[0, 0])
