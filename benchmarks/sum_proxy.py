@@ -6,16 +6,18 @@ examples of n images for sum16, batch 16, Adam 1e-3). Printed: digit accuracy on
 after each epoch. Not MNIST: use it to rank estimators, not to report accuracy.
 
     python benchmarks/sum_proxy.py --n 16 --epochs 10 --methods "exact,ised,ised?weights=importance,reinforce"
-    python benchmarks/sum_proxy.py --n 16 --epochs 20 --methods "equal,adaptive,memory,memory-p"
+    python benchmarks/sum_proxy.py --n 16 --epochs 20 --methods "equal,adaptive,site,memory,memory-p"
 
 Methods: ``exact`` (-log p(y) by convolving the digit distributions: the exact gradient), any registry
-name with settings after ``?`` (k = 10n, or ``--k-per-digit`` times n, unless ``num_samples`` is given), and three probes written
-here with a vectorised sum instead of ``Program`` calls:
+name with settings after ``?`` (k = ``--k-per-digit`` times n, default 10n), and five probes written
+here with a vectorised sum instead of ``Program`` calls, self-normalised over the matching draws:
 
 * ``equal``: -mean over the matching draws of log p(x) (REINFORCE-style equal weights; the gradient
   of ``ised?weights=importance`` without its control variate);
 * ``adaptive``: as ``equal``, but half the batch's budget is drawn first and the other half goes to
   the examples with the fewest matching draws;
+* ``site``: as ``equal``, but every other draw has one uniformly chosen position redrawn uniformly,
+  and each matching draw is weighed by p/q (the probe of ``ised?weights=importance&site_exploration=0.5``);
 * ``memory`` / ``memory-p``: as ``equal``, plus up to 64 matching tuples remembered per example from
   earlier epochs, weighted by p_now / p_then (``memory``) or by p_now (``memory-p``, ISED-style).
 """
