@@ -5,3 +5,6 @@
 cd "$(dirname "$0")/.."
 .venv/bin/python benchmarks/efficiency.py sample --lr-schedule cosine --tasks sum16 --k-per-digit 100 \
   --methods "ised?weights=importance&site_exploration=0.5" --epochs 25
+# importance weights alone (no one-site exploration), the same schedule
+.venv/bin/python benchmarks/efficiency.py sample --lr-schedule cosine --tasks sum16 --k-per-digit 100 \
+  --methods "ised?weights=importance" --epochs 25
