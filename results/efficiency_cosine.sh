@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
   --methods "ised?weights=importance&site_exploration=0.5" --epochs 25
 # importance weights alone (no one-site exploration), the same schedule
 .venv/bin/python benchmarks/efficiency.py sample --lr-schedule cosine --tasks sum16 --k-per-digit 100 \
-  --methods "ised?weights=importance" --epochs 25
+  --methods "ised?weights=importance" --epochs 25 --seeds 0,1,2
