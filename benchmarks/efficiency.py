@@ -212,6 +212,11 @@ def label(row: dict[str, Any]) -> str:
     return name if schedule == "constant" else f"{name}, {schedule} lr"
 
 
+def is_variant(row: dict[str, Any]) -> bool:
+    """Settings other than the method's defaults and a constant lr: the paper has no figure for it."""
+    return bool(row.get("estimator_settings")) or row.get("lr_schedule", "constant") != "constant"
+
+
 def mean_std(values: list[float]) -> str:
     mean = 100 * statistics.fmean(values)
     return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else f"{mean:.2f}"
@@ -241,8 +246,7 @@ def sample_table(rows: list[dict[str, Any]]) -> list[str]:
         cells, costs = [], []
         for task, k in columns:
             runs = by_column.get((task, k), [])
-            variant = bool(runs and (runs[0].get("estimator_settings") or runs[0].get("lr_schedule", "constant") != "constant"))
-            paper = None if variant else paper_figure(runs[0]["method"] if runs else method, task, k)
+            paper = None if runs and is_variant(runs[0]) else paper_figure(runs[0]["method"] if runs else method, task, k)
             cell = mean_std([r["test_accuracy"] for r in runs]) if runs else "–"
             cells.append(cell + (f" [{paper:.2f}]" if paper is not None else ""))
             if runs:
@@ -290,8 +294,7 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
                 epochs = [h["epoch"] for h in r["history"]]
                 axis.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], marker="o", markersize=3,
                           label=f"{label(r)} s{r['seed']} ({r['epochs']} ep)")
-                variant = r.get("estimator_settings") or r.get("lr_schedule", "constant") != "constant"
-                paper = None if variant else paper_figure(r["method"], task, k)
+                paper = None if is_variant(r) else paper_figure(r["method"], task, k)
                 if paper is not None:
                     axis.axhline(paper, linestyle=":", linewidth=1, color=axis.lines[-1].get_color())
         axis.set_title(f"{task}, k={k}")

@@ -14,14 +14,7 @@ import torch
 
 import blackprop as bp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The machine's cores are shared; one thread keeps these small tensors fast and timings stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 DIGIT3 = bp.Discrete(range(3))

@@ -16,12 +16,7 @@ import blackprop as bp
 DIGIT3 = bp.Discrete(range(3))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def add3() -> bp.Program:
