@@ -12,11 +12,11 @@ case "$1" in
   b0) $B --seeds 0 --tasks $SMALL --methods indecater+,nasr,anesi ;;
   a)
     $B --seeds 1,2 --tasks $SMALL --methods indecater,reinforce,exact
-    $B --seeds 0,1,2 --tasks sum3,add-sub --methods exact,indecater,indecater+,reinforce,nasr,anesi ;;
+    $B --seeds 0,1,2 --tasks sum3,add-sub --methods exact,indecater,indecater+,reinforce,nasr,anesi
+    $B --seeds 0,1,2 --tasks count-3-4 --methods indecater,indecater+ --set num_samples=10 ;;
   b)
     $B --seeds 1,2 --tasks $SMALL --methods indecater+,nasr,anesi
     $B --seeds 0,1,2 --tasks sum4 --methods exact,indecater,indecater+,reinforce,nasr,anesi
-    $B --seeds 0,1,2 --tasks count-3-4 --methods reinforce,nasr,anesi
-    $B --seeds 0,1,2 --tasks count-3-4 --methods indecater,indecater+ --set num_samples=10 ;;
+    $B --seeds 0,1,2 --tasks count-3-4 --methods reinforce,nasr,anesi ;;
   *) echo "usage: $0 a|b (a0|b0: the seed-0 runs of the small tasks)"; exit 2 ;;
 esac
