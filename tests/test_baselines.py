@@ -156,6 +156,23 @@ def test_log_objective_is_linear_divided_by_the_estimate(name):
 # --- IndeCateR specifics -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name, per_example", [
+    ("ised", 7), ("reinforce", 7), ("nasr", 1),
+    ("indecater", 7 * (3 + 3)), ("indecater+", 7 * (3 + 3)),  # N * sum of class counts
+    ("exact", 9 / 4),  # the 3 * 3 tuples, enumerated once for the batch of 4
+    ("anesi", 7 / 4),  # N worlds per step train the surrogate
+])
+def test_program_queries_per_example_are_each_methods_budget(name, per_example):
+    """``ProgramStats.queries`` counts the tuples asked for (before the memo): the budget reports show."""
+    program = add3()
+    settings = {} if name in ("nasr", "exact") else {"num_samples": 7}
+    layer = bp.BlackBox(program, bp.estimator(name, **settings), seed=0)
+    probs = torch.softmax(torch.randn(4, 3, requires_grad=True), dim=1)
+    layer.loss(probs, probs, target=[0, 1, 2, 3]).backward()
+    assert program.stats.queries / 4 == per_example
+    assert program.stats.calls <= 9  # the memo runs each distinct pair once
+
+
 def test_indecater_makes_d_times_k_times_n_calls_without_cache():
     calls = []
 

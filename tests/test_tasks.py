@@ -79,6 +79,7 @@ def test_learning_smoke_sum2():
     assert result["test_accuracy"] > 0.6
     assert result["symbol_accuracy"] > 0.75
     assert result["program_calls"] <= 100  # each distinct digit pair runs once
+    assert result["program_queries_per_example"] == 100  # k=100 draws per training example, test queries not counted
 
 
 def test_train_cli_writes_json(tmp_path, capsys):

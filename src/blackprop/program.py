@@ -17,8 +17,8 @@ Example:
     >>> add = Program(lambda a, b: a + b, inputs=(digit, digit), output=Discrete(range(19)))
     >>> add.evaluate(torch.tensor([[1, 2], [3, 4], [1, 2]])).tolist()
     [3, 7, 3]
-    >>> add.stats.calls, add.stats.hits
-    (2, 0)
+    >>> add.stats.queries, add.stats.calls, add.stats.hits
+    (3, 2, 0)
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ FAILED = -1
 
 @dataclass
 class ProgramStats:
-    """Counters over the program's life: ``calls`` run fn, ``hits`` answered from the memo.
+    """Counters over the program's life: ``queries`` tuples asked for, ``calls`` run fn, ``hits``
+    distinct tuples of an ``evaluate`` call answered from the memo.
+
+    ``queries`` is the sample budget an estimator spends (k per example for ISED, say); ``calls``
+    is what the program really executed after the memo and the per-call deduplication.
 
     ``failures`` counts failed calls (``timeouts`` of them too slow, ``lost`` of them lost with a
     dead worker and not memoised); ``restarts`` counts process pools replaced after a worker died.
@@ -52,6 +56,7 @@ class ProgramStats:
 
     calls: int = 0
     hits: int = 0
+    queries: int = 0
     failures: int = 0
     timeouts: int = 0
     errors: dict[str, str] = field(default_factory=dict)
@@ -60,7 +65,7 @@ class ProgramStats:
 
     def as_dict(self) -> dict[str, int]:
         return {
-            "calls": self.calls, "hits": self.hits, "failures": self.failures, "timeouts": self.timeouts,
+            "queries": self.queries, "calls": self.calls, "hits": self.hits, "failures": self.failures, "timeouts": self.timeouts,
             "lost": self.lost, "restarts": self.restarts,
         }
 
@@ -214,6 +219,7 @@ class Program:
         lead = tuples.shape[:-1]
         components = (self.output.num_components,) if isinstance(self.output, Product) else ()
         flat = tuples.reshape(-1, self.num_variables)
+        self.stats.queries += flat.shape[0]
         if flat.shape[0] == 0:
             return torch.empty((*lead, *components), dtype=torch.long, device=tuples.device)
         cpu = flat.long().cpu()

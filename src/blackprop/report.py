@@ -134,7 +134,10 @@ def _cost_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
         return "–"
     seconds = statistics.fmean(r["seconds"] for r in runs)
     calls = statistics.fmean(r["program_calls"] for r in runs)
-    return f"{seconds:.0f}s, {calls:,.0f} calls"
+    per_epoch = statistics.fmean(r["program_calls"] / r["epochs"] for r in runs)
+    cell = f"{seconds:.0f}s, {calls:,.0f} calls ({per_epoch:,.0f}/epoch)"
+    queries = [r["program_queries_per_example"] for r in runs if "program_queries_per_example" in r]
+    return cell + (f", {statistics.fmean(queries):,.4g} queries/example" if queries else "")
 
 
 def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
@@ -161,8 +164,10 @@ def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
                   "the most likely symbols fail, the most probable of the N most probable symbol tuples that the "
                   "program accepts (`blackprop.decoding`; no label is used). The first table is argmax decoding.", ""]
         lines += _table(tasks, groups, _search_cell)
-    lines += ["", "Training seconds per run and program calls per run (means over seeds; calls are cache misses, "
-              "i.e. real executions).", ""]
+    lines += ["", "Training seconds per run and program calls per run and per epoch (means over seeds; calls are "
+              "cache misses, i.e. real executions, most of them in the first epoch); for the rows that record it, "
+              "the program queries per training example and epoch: the tuples the estimator asked for before "
+              "the cache (its sample budget).", ""]
     lines += _table(tasks, groups, _cost_cell)
 
     settings = sorted({json.dumps(_settings(r), sort_keys=True) for r in rows})

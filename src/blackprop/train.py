@@ -191,6 +191,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         order = torch.randperm(len(train_data), generator=shuffle)
         batches = order.split(config.batch_size)
         total_loss = 0.0
+        queries_before = program.stats.queries
         bar = tqdm(batches, desc=f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}",
                    disable=not (config.progress and sys.stderr.isatty()), leave=False)
         for step, rows in enumerate(bar, start=1):
@@ -208,6 +209,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             optimizer.step()
             total_loss += float(loss.detach())
         elapsed += time.perf_counter() - began
+        train_queries = program.stats.queries - queries_before  # tuples the estimator asked for; not the test's
         metrics = evaluate(model, layer, test_data, device, search=config.search)
         row = {
             "epoch": epoch + 1,
@@ -215,6 +217,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             **metrics,
             "seconds": round(elapsed, 3),
             "program_calls": program.stats.calls,
+            "train_queries": train_queries,
         }
         history.append(row)
         if on_epoch:
@@ -251,6 +254,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "program_calls": program.stats.calls,
         "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
         "program_failures": program.stats.failures,
+        **_queries_per_example(history, len(train_data)),
         **({"llm": client.stats.as_dict()} if client is not None else {}),
         "history": history,
         "device": str(device),
@@ -329,6 +333,15 @@ def _load(path: Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint {path} is not a blackprop training checkpoint (lacks {sorted(missing)}); "
                          "delete it or pick another --checkpoint path")
     return state
+
+
+def _queries_per_example(history: list[dict[str, Any]], train_size: int) -> dict[str, float]:
+    """Program queries per training example and epoch: the tuples the estimator asked the program for
+    (k for ISED and REINFORCE, N * sum of class counts for IndeCateR, ...), before the memo cache."""
+    counted = [h["train_queries"] for h in history if "train_queries" in h]  # absent in older checkpoints
+    if not counted or train_size == 0:
+        return {}
+    return {"program_queries_per_example": round(sum(counted) / (len(counted) * train_size), 2)}
 
 
 def _program_state(program: Any) -> dict[str, Any]:
