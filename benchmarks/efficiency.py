@@ -5,6 +5,10 @@ registry's 5000 / 5000 / 3750 training and 500 test tuples):
 
     python benchmarks/efficiency.py sample --tasks sum16 --k-per-digit 10 --methods ised,ised-sub --epochs 8
 
+k is a budget of program queries per example, as in the paper: ISED and REINFORCE draw k tuples;
+IndeCateR and IndeCateR+ spend 10n queries per sample (every value of every digit), so they run with
+N = k / (10n) samples (1 at k = 10n, 10 at k = 100n).
+
 Data efficiency (sum4, 5,000 training examples, test accuracy against training time and against
 examples seen):
 
@@ -121,11 +125,32 @@ def run_sample(args: argparse.Namespace) -> None:
         bound_program_cache(task, args.cache_limit)
         for multiplier in (int(m) for m in split(args.k_per_digit)):
             for name, settings in registered(split(args.methods)):
+                samples = indecater_samples(name, multiplier * n, n)
                 for seed in (int(s) for s in split(args.seeds)):
-                    configs.append(RunConfig(task=task, method=name, seed=seed, num_samples=multiplier * n,
+                    configs.append(RunConfig(task=task, method=name, seed=seed, num_samples=samples,
                                              epochs=args.epochs, estimator_settings=settings, threads=args.threads,
                                              lr_schedule=args.lr_schedule, progress=False))
     run(configs, Path(args.out))
+
+
+#: methods that sweep every value of every variable in each sample: D*K*N queries per example
+SWEEPING = ("indecater", "indecater+")
+
+
+def indecater_samples(name: str, budget: int, n: int) -> int:
+    """N for a budget of k queries per example: IndeCateR(+) spends n * 10 per sample (one per digit value),
+    so N = k / (10 n) (1 at k = 10n, 10 at k = 100n, as in the paper); other methods draw k samples.
+
+    >>> indecater_samples("indecater+", 1600, 16), indecater_samples("ised", 1600, 16)
+    (10, 1600)
+    """
+    return max(1, budget // (10 * n)) if name in SWEEPING else budget
+
+
+def budget(row: dict[str, Any]) -> int:
+    """The row's queries per example (the k of the paper's columns): N * 10n for IndeCateR(+), else k."""
+    n = int(row["task"].removeprefix("sum"))
+    return row["num_samples"] * 10 * n if row["method"] in SWEEPING else row["num_samples"]
 
 
 def run_data(args: argparse.Namespace) -> None:
@@ -227,10 +252,10 @@ def best_epoch(history: list[dict[str, Any]]) -> int:
 
 
 def sample_table(rows: list[dict[str, Any]]) -> list[str]:
-    columns = sorted({(r["task"], r["num_samples"]) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
+    columns = sorted({(r["task"], budget(r)) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
     groups: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in sorted(rows, key=lambda r: (label(r), r["epochs"])):
-        groups[f"{label(r)}, {r['epochs']} ep"][(r["task"], r["num_samples"])].append(r)
+        groups[f"{label(r)}, {r['epochs']} ep"][(r["task"], budget(r))].append(r)
     head = " | ".join(f"{t} k={k}" for t, k in columns)
     lines = [
         "Test accuracy (%) after the final epoch, mean ± std over seeds, [the paper's figure after 100 epochs,",
@@ -276,7 +301,7 @@ def data_table(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         cells = [f"{100 * h['test_accuracy']:.2f} ({h['seconds']:.0f}s)" for h in r["history"]]
-        lines.append(f"| {label(r)} (seed {r['seed']}) | {r['num_samples']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label(r)} (seed {r['seed']}) | {budget(r)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -286,11 +311,11 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = sorted({(r["task"], r["num_samples"]) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
+    columns = sorted({(r["task"], budget(r)) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
     figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.4), squeeze=False)
     for axis, (task, k) in zip(axes[0], columns, strict=True):
         for r in rows:
-            if (r["task"], r["num_samples"]) == (task, k):
+            if (r["task"], budget(r)) == (task, k):
                 epochs = [h["epoch"] for h in r["history"]]
                 axis.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], marker="o", markersize=3,
                           label=f"{label(r)} s{r['seed']} ({r['epochs']} ep)")
