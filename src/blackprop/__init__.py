@@ -8,6 +8,7 @@
 """
 
 from . import models
+from .batched import BatchedProgram
 from .beliefs import Beliefs
 from .blackbox import BlackBox
 from .estimators import (
@@ -47,6 +48,7 @@ __all__ = [
     "OutputSpaceError",
     "Padded",
     "Product",
+    "BatchedProgram",
     "Program",
     "ProgramStats",
     "REINFORCE",

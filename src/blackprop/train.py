@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
+from .batched import BatchedProgram
 from .blackbox import BlackBox
 from .estimators import ESTIMATORS, estimator
 from .spaces import OutputSpaceError
@@ -254,6 +255,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "program_calls": program.stats.calls,
         "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
         "program_failures": program.stats.failures,
+        **({"program": "batched"} if isinstance(program, BatchedProgram) else {}),  # calls = queries, no memo
         **_queries_per_example(history, len(train_data)),
         **({"llm": client.stats.as_dict()} if client is not None else {}),
         "history": history,

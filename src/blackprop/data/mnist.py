@@ -9,7 +9,7 @@ Where the files come from, in order:
 
 Example:
     >>> images, labels = load_mnist("test")        # doctest: +SKIP
-    >>> images.shape, images.dtype, labels[:5].tolist()
+    >>> images.shape, images.dtype, labels[:5].tolist()  # doctest: +SKIP
     (torch.Size([10000, 28, 28]), torch.uint8, [7, 2, 1, 0, 4])
 """
 

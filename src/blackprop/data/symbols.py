@@ -22,7 +22,7 @@ Pillow is needed only for other image formats.
 
 Example:
     >>> images, operators, glyphs = load_operator_symbols("test")    # doctest: +SKIP
-    >>> images.shape, images.dtype, sorted(set(operators))
+    >>> images.shape, images.dtype, sorted(set(operators))  # doctest: +SKIP
     (torch.Size([603, 28, 28]), torch.uint8, ['*', '+', '-', '/'])
 """
 

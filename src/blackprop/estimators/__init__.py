@@ -1,7 +1,7 @@
 """Gradient estimators through a black-box program, reachable by name.
 
     >>> estimator("ised", num_samples=10)
-    ISED(num_samples=10, semiring='add-mult', dedup=False, normalize='l1', loss_fn='nll')
+    ISED(num_samples=10, semiring='add-mult', dedup=False, normalize='l1', loss_fn='nll', exploration=0.0, weights='probability', site_exploration=0.0)
 """
 
 from __future__ import annotations

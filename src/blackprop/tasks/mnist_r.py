@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..batched import BatchedProgram
 from ..data.mnist import load_mnist
 from ..models import LeNet, MNISTNet
 from ..program import Program
@@ -125,13 +126,17 @@ def digit_task(
     defaults: Defaults | None = None,
     network: str = "mnistnet",
     family: str = "mnist-r",
+    batched: bool = False,
 ) -> Task:
-    """A task whose program reads ``num_digits`` MNIST digits."""
+    """A task whose program reads ``num_digits`` MNIST digits; ``batched``: ``fn`` works on tensors of
+    digits too, and the task's program is a ``BatchedProgram`` (one call per batch, no memo)."""
 
     # at most a million memoised tuples (about 0.45 GB for 16 digits); all 10^4 of sum4 fit
     limit = None if num_digits <= 6 else MEMO_LIMIT
 
     def make_program() -> Program:
+        if batched:
+            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)
         return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name, cache_limit=limit)
 
     def make_model() -> torch.nn.Module:
@@ -191,5 +196,5 @@ def sum_n_task(n: int) -> Task:
     defaults = Defaults(epochs=100, lr=1e-3, num_samples=10 * n, train_size=SAMPLE_EFFICIENCY_SIZES.get(n, 5000))
     return digit_task(
         f"sum{n}", sum_digits, n, Discrete(range(9 * n + 1)), f"sum of {n} digits", defaults=defaults,
-        network="lenet", family="sum-n",
+        network="lenet", family="sum-n", batched=True,
     )
