@@ -262,7 +262,8 @@ def sample_table(rows: list[dict[str, Any]]) -> list[str]:
         "shown beside the rows with the method's default settings]; a row is one method and epoch count;",
         "below it: epochs run, best epoch, the mean test accuracy of the last 5 epochs (less noisy than the",
         "last one on 500 test sums), training seconds, and program calls per epoch (cache misses, i.e.",
-        "actual executions; the budget is k evaluations per example).",
+        "actual executions; the budget is k evaluations per example). Runs marked \"batched\" ran on",
+        "`BatchedProgram` (from 2026-11-27 on), which executes every query: calls = k per example.",
         "",
         f"| method | {head} |",
         "|---" * (len(columns) + 1) + "|",
@@ -279,8 +280,9 @@ def sample_table(rows: list[dict[str, Any]]) -> list[str]:
                 seconds = statistics.fmean(r["seconds"] for r in runs)
                 calls = statistics.fmean(r["program_calls"] / r["epochs"] for r in runs)
                 tail = statistics.fmean(100 * h["test_accuracy"] for r in runs for h in r["history"][-5:])
+                batched = sum(r.get("program") == "batched" for r in runs)
                 costs.append(f"{epochs} ep (best {best_epoch(runs[0]['history'])}, last-5 mean {tail:.1f}), "
-                             f"{seconds:.0f}s, {calls:,.0f} calls/ep")
+                             f"{seconds:.0f}s, {calls:,.0f} calls/ep" + (f" ({batched} batched)" if batched else ""))
             else:
                 costs.append("–")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
