@@ -74,11 +74,7 @@ class BatchedProgram(Program):
 
     def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
         """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the value is not an output."""
-        if tuples.shape[-1] != self.num_variables:
-            raise ValueError(f"{self.name}: tuples have {tuples.shape[-1]} columns but the program has "
-                             f"{self.num_variables} variables")
-        if tuples.dtype.is_floating_point or tuples.dtype.is_complex or tuples.dtype == torch.bool:
-            raise TypeError(f"{self.name}: tuples must hold integer class indices, got dtype {tuples.dtype}")
+        self._check_tuples(tuples)
         lead = tuples.shape[:-1]
         flat = tuples.reshape(-1, self.num_variables).long().cpu()
         self.stats.queries += flat.shape[0]

@@ -209,13 +209,7 @@ class Program:
     # --- evaluation -----------------------------------------------------------------------
     def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
         """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the program failed."""
-        if tuples.shape[-1] != self.num_variables:
-            raise ValueError(
-                f"{self.name}: tuples have {tuples.shape[-1]} columns but the program has "
-                f"{self.num_variables} variables"
-            )
-        if tuples.dtype.is_floating_point or tuples.dtype.is_complex or tuples.dtype == torch.bool:
-            raise TypeError(f"{self.name}: tuples must hold integer class indices, got dtype {tuples.dtype}")
+        self._check_tuples(tuples)
         lead = tuples.shape[:-1]
         components = (self.output.num_components,) if isinstance(self.output, Product) else ()
         flat = tuples.reshape(-1, self.num_variables)
@@ -236,6 +230,16 @@ class Program:
             keys = [tuple(r) for r in cpu.tolist()]
             out = torch.tensor(self._rows([index for index, _ in self._run(keys)]), dtype=torch.long, device=tuples.device)
         return out.reshape(*lead, *components)
+
+    def _check_tuples(self, tuples: torch.Tensor) -> None:
+        """One column per variable, integer class indices."""
+        if tuples.shape[-1] != self.num_variables:
+            raise ValueError(
+                f"{self.name}: tuples have {tuples.shape[-1]} columns but the program has "
+                f"{self.num_variables} variables"
+            )
+        if tuples.dtype.is_floating_point or tuples.dtype.is_complex or tuples.dtype == torch.bool:
+            raise TypeError(f"{self.name}: tuples must hold integer class indices, got dtype {tuples.dtype}")
 
     def _rows(self, results: list[Any]) -> list[Any]:
         """Product outputs: a failed call (FAILED) becomes a row of -1, one per component."""
