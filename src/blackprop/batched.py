@@ -60,15 +60,17 @@ class BatchedProgram(Program):
         *,
         name: str | None = None,
     ):
-        super().__init__(fn, inputs, output, cache=False, name=name)
+        spaces: tuple[Discrete | Sequence, ...] = (inputs,) if isinstance(inputs, Discrete) else tuple(inputs)
+        super().__init__(fn, spaces, output, cache=False, name=name)
+        self._columns = []
         for position, space in enumerate(self.inputs):
-            if isinstance(space, Sequence):
-                raise TypeError(f"BatchedProgram: input {position} is a Sequence; batched programs take Discrete "
-                                "inputs only (use Program for variable-length inputs)")
+            if not isinstance(space, Discrete):
+                raise TypeError(f"BatchedProgram: input {position} is a {type(space).__name__}; batched programs take "
+                                "Discrete inputs only (use Program for variable-length inputs)")
+            self._columns.append(_numeric_table(f"input {position}", space))
         if not isinstance(output, Discrete):
             raise TypeError(f"BatchedProgram(output=...): give a Discrete space of numbers, got {output!r} "
                             "(use Program for Open or Product outputs)")
-        self._columns = [_numeric_table(f"input {j}", space) for j, space in enumerate(self.inputs)]
         values = _numeric_table("the output", output)
         self._sorted_outputs, self._output_order = torch.sort(values)
 
