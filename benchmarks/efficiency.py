@@ -28,16 +28,14 @@ Methods are registry names, optionally with estimator settings after ``?`` (``is
 names not (yet) registered are skipped with a message. Each command line is appended to
 ``<out>.commands`` so the report can list what produced the rows.
 
-The program's memo cache holds every distinct tuple it has seen; on sum16 with k=1600 that is
-millions of 16-tuples per epoch (about 1 GB per million with the checkpoint copy), so the sum-n
-programs here run with a bounded cache (``--cache-limit`` entries, cleared when full). That
-changes only how many calls are answered from memory, never a result.
+The sum-n programs are ``BatchedProgram``s (no memo: sum16 at k=1600 asks for millions of distinct
+16-tuples per epoch). Rows from before 2026-11-27 ran on ``Program`` with a memo bounded to 200,000
+entries; that changed only how many calls were answered from memory, never a result.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import statistics
@@ -51,7 +49,6 @@ import torch
 from blackprop.bench import run_grid
 from blackprop.estimators import ESTIMATORS
 from blackprop.program import Program
-from blackprop.tasks import get_task, register_task
 from blackprop.train import RunConfig
 
 SAMPLE_TASKS = ("sum8", "sum12", "sum16")
@@ -76,19 +73,6 @@ def paper_figure(method: str, task: str, k: int) -> float | None:
 
 
 # --- running -------------------------------------------------------------------------------
-def bound_program_cache(task_name: str, limit: int) -> None:
-    """Register ``task_name`` again with its program's memo bounded to ``limit`` entries (``Program.cache_limit``)."""
-    task = get_task(task_name)
-    make_program = task.make_program
-
-    def bounded() -> Program:
-        program = make_program()
-        program.cache_limit = limit
-        return program
-
-    register_task(dataclasses.replace(task, make_program=bounded))
-
-
 def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
     """``"ised-sub?include_mode=true&weighting=uniform"`` -> ("ised-sub", {...}), values parsed as JSON."""
     name, _, query = spec.partition("?")
@@ -122,7 +106,6 @@ def run_sample(args: argparse.Namespace) -> None:
     configs = []
     for task in split(args.tasks):
         n = int(task.removeprefix("sum"))
-        bound_program_cache(task, args.cache_limit)
         for multiplier in (int(m) for m in split(args.k_per_digit)):
             for name, settings in registered(split(args.methods)):
                 samples = indecater_samples(name, multiplier * n, n)
@@ -154,7 +137,6 @@ def budget(row: dict[str, Any]) -> int:
 
 
 def run_data(args: argparse.Namespace) -> None:
-    bound_program_cache(DATA_TASK, args.cache_limit)
     configs = [
         RunConfig(task=DATA_TASK, method=name, seed=int(seed), epochs=args.epochs, num_samples=args.num_samples,
                   train_size=DATA_TRAIN_SIZE, estimator_settings=settings, threads=args.threads,
@@ -422,7 +404,6 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
                          help="constant: the paper's Adam 1e-3 throughout; cosine: annealed to 0 over the epochs")
         sub.add_argument("--threads", type=int, default=1)
-        sub.add_argument("--cache-limit", type=int, default=200_000, help="program memo entries kept")
         sub.add_argument("--out", default="results/efficiency.jsonl")
     proxy = commands.add_parser("proxy", help="sum-n with one learnable logit row per image (seconds, no MNIST)")
     proxy.add_argument("--tasks", default="sum4,sum8")

@@ -132,13 +132,10 @@ def digit_task(
     """A task whose program reads ``num_digits`` MNIST digits; ``batched``: ``fn`` works on tensors of
     digits too, and the task's program is a ``BatchedProgram`` (one call per batch, no memo)."""
 
-    # at most a million memoised tuples (about 0.45 GB for 16 digits); all 10^4 of sum4 fit
-    limit = None if num_digits <= 6 else MEMO_LIMIT
-
     def make_program() -> Program:
         if batched:
             return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)
-        return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name, cache_limit=limit)
+        return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # all 10^4 tuples of sum4 fit
 
     def make_model() -> torch.nn.Module:
         return DigitsModel(LeNet() if network == "lenet" else MNISTNet())
@@ -185,8 +182,6 @@ def mnist_r_tasks() -> list[Task]:
     ]
 
 
-#: memo bound of tasks with more than 6 digits (count-3-4, sum8, sum16...): 10^7 and more tuples
-MEMO_LIMIT = 1_000_000
 SAMPLE_EFFICIENCY_SIZES = {8: 5000, 12: 5000, 16: 3750}
 
 
