@@ -138,7 +138,8 @@ def budget(row: dict[str, Any]) -> int:
 
 def run_data(args: argparse.Namespace) -> None:
     configs = [
-        RunConfig(task=DATA_TASK, method=name, seed=int(seed), epochs=args.epochs, num_samples=args.num_samples,
+        RunConfig(task=DATA_TASK, method=name, seed=int(seed), epochs=args.epochs,
+                  num_samples=indecater_samples(name, args.num_samples, int(DATA_TASK.removeprefix("sum"))),
                   train_size=DATA_TRAIN_SIZE, estimator_settings=settings, threads=args.threads,
                   lr_schedule=args.lr_schedule, progress=False)
         for name, settings in registered(split(args.methods)) for seed in split(args.seeds)
@@ -233,6 +234,65 @@ def best_epoch(history: list[dict[str, Any]]) -> int:
     return max(history, key=lambda h: h["test_accuracy"])["epoch"]
 
 
+# The paper's grid, one row per estimator: the variant keeps 5 one-site draws per digit (m k = 5n).
+HEADLINE = ("variant", "ised", "reinforce", "indecater", "indecater+")
+VARIANT = "ised"
+
+
+def headline_settings(family: str, task: str, k: int) -> tuple[str, dict[str, Any]]:
+    """The (method, settings) of a headline cell: defaults for the paper's methods; for the variant,
+    importance weights and one-site exploration with m = 5n / k (0.5 at k = 10n, 0.05 at k = 100n).
+
+    >>> headline_settings("variant", "sum16", 1600)
+    ('ised', {'site_exploration': 0.05, 'weights': 'importance'})
+    """
+    if family != "variant":
+        return family, {}
+    n = int(task.removeprefix("sum"))
+    return VARIANT, {"site_exploration": round(5 * n / k, 6), "weights": "importance"}
+
+
+def headline_runs(rows: list[dict[str, Any]], family: str, task: str, k: int) -> list[dict[str, Any]]:
+    """The runs of one headline cell: of the runs with the cell's method and settings, the (lr schedule,
+    epochs) group with the most epochs, then the most seeds; [] when none ran."""
+    method, settings = headline_settings(family, task, k)
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if (r["method"], r["task"], budget(r)) == (method, task, k) and (r.get("estimator_settings") or {}) == settings:
+            groups[(r.get("lr_schedule", "constant"), r["epochs"])].append(r)
+    if not groups:
+        return []
+    return max(groups.values(), key=lambda runs: (runs[0]["epochs"], len(runs)))
+
+
+def headline_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "One cell per estimator and column: mean ± std over seeds (seeds, epochs, lr schedule), the paper's",
+        "figure after 100 epochs in brackets, and program calls per epoch (executions; the budget is k",
+        "queries per example). Where a method ran with several epoch counts, the cell shows the longest.",
+        "The variant is `ised?weights=importance&site_exploration=m` with m = 5n/k.",
+        "",
+        "| estimator | " + " | ".join(f"{t} k={k}" for t, k in PAPER_COLUMNS) + " |",
+        "|---" * (len(PAPER_COLUMNS) + 1) + "|",
+    ]
+    for family in HEADLINE:
+        cells = []
+        for task, k in PAPER_COLUMNS:
+            runs = headline_runs(rows, family, task, k)
+            paper = paper_figure(family, task, k)
+            bracket = f" [{paper:.2f}]" if paper is not None else ""
+            if not runs:
+                cells.append("not run" + bracket)
+                continue
+            lr = runs[0].get("lr_schedule", "constant")
+            calls = statistics.fmean(r["program_calls"] / r["epochs"] for r in runs)
+            cells.append(f"**{mean_std([r['test_accuracy'] for r in runs])}**{bracket} "
+                         f"({len(runs)} seed{'s' * (len(runs) > 1)}, {runs[0]['epochs']} ep, {lr}; {calls:,.0f} calls/ep)")
+        name = "variant (importance + one-site)" if family == "variant" else family
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def sample_table(rows: list[dict[str, Any]]) -> list[str]:
     columns = sorted({(r["task"], budget(r)) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
     groups: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -290,29 +350,31 @@ def data_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """The headline cells' test-accuracy curves: rows k = 10n and k = 100n, columns sum8 / sum12 / sum16."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = sorted({(r["task"], budget(r)) for r in rows}, key=lambda c: (int(c[0][3:]), c[1]))
-    figure, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.4), squeeze=False)
-    for axis, (task, k) in zip(axes[0], columns, strict=True):
-        for r in rows:
-            if (r["task"], budget(r)) == (task, k):
-                epochs = [h["epoch"] for h in r["history"]]
-                axis.plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], marker="o", markersize=3,
-                          label=f"{label(r)} s{r['seed']} ({r['epochs']} ep)")
-                paper = None if is_variant(r) else paper_figure(r["method"], task, k)
-                if paper is not None:
-                    axis.axhline(paper, linestyle=":", linewidth=1, color=axis.lines[-1].get_color())
-        axis.set_title(f"{task}, k={k}")
+    figure, axes = plt.subplots(2, 3, figsize=(12, 6.8), squeeze=False)
+    colours = dict(zip(HEADLINE, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for index, (task, k) in enumerate(PAPER_COLUMNS):
+        axis = axes[index % 2][index // 2]
+        for family in HEADLINE:
+            for i, r in enumerate(headline_runs(rows, family, task, k)):
+                axis.plot([h["epoch"] for h in r["history"]], [100 * h["test_accuracy"] for h in r["history"]],
+                          color=colours[family], linewidth=1, label=family if i == 0 else None)
+            paper = paper_figure(family, task, k)
+            if paper is not None:
+                axis.axhline(paper, linestyle=":", linewidth=1, color=colours[family])
+        axis.set_title(f"{task}, k={k}", fontsize=9)
         axis.set_xlabel("epoch")
         axis.set_ylabel("test accuracy (%)")
         axis.set_ylim(0, 100)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=6)
-    figure.suptitle("sample efficiency (dotted: the paper's figure after 100 epochs)", fontsize=9)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=6)
+    figure.suptitle("sample efficiency, one line per seed (dotted: the paper's figure after 100 epochs)", fontsize=9)
     figure.tight_layout()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "efficiency_sample.png"
@@ -361,8 +423,10 @@ def report(args: argparse.Namespace) -> None:
         lines += [Path(args.notes).read_text().strip(), ""]
     lines += ["## Sample efficiency (sum8 / sum12 / sum16)", ""]
     if sample:
-        lines += sample_table(sample)
+        lines += headline_table(sample)
         lines += ["", *(f"![sample efficiency]({p.relative_to(out.parent).as_posix()})" for p in plot_sample(sample, plots))]
+        lines += ["", "### Every configuration run", ""]
+        lines += sample_table(sample)
     else:
         lines.append("(no finished runs yet)")
     lines += ["", "## Data efficiency (sum4, 5,000 training examples)", ""]

@@ -5,7 +5,9 @@
 Each finished epoch is also appended to ``<out stem>.epochs.jsonl`` as it happens. A run is
 identified by (task, method, seed, resolved settings); a grid re-run skips the runs
 already in the results file and resumes an interrupted run from its checkpoint
-(``<out>.ckpt/<run id>.pt``), so ``kill -9`` costs at most one epoch.
+(``<out>.ckpt/<run id>.pt``), so ``kill -9`` costs at most one epoch. Several grids may share one
+results file: each re-reads it before every run and holds ``<out>.ckpt/<run id>.lock`` (its process
+id) while training, so a run is never trained twice at once; a lock whose process is gone is taken over.
 """
 
 from __future__ import annotations
@@ -73,40 +75,84 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
     import dataclasses
 
     from .tasks import get_task
-    from .train import train
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = finished_runs(out)
     results = []
     for config in configs:
         resolved = config.resolved(get_task(config.task))
         key = run_key(dataclasses.asdict(resolved))
-        if key in done:
+        if key in finished_runs(out):  # re-read: another grid may have finished it meanwhile
             log(f"skip (done): {config.task} {config.method} seed {config.seed}")
             continue
         run_id = hashlib.sha1(key.encode()).hexdigest()[:16]
         checkpoint = out.with_name(out.name + ".ckpt") / f"{run_id}.pt"
-        config = dataclasses.replace(resolved, checkpoint=str(checkpoint))
-        log(f"run: {config.task} {config.method} seed {config.seed}")
-        epochs_file = out.with_name(out.stem + ".epochs.jsonl")
-        result = train(config, on_epoch=epoch_writer(epochs_file, {"run": run_id, "task": config.task,
-                                                                  "method": config.method, "seed": config.seed}))
-        result["estimator_settings"] = resolved.estimator_settings
-        result["command"] = " ".join(["blackprop", *sys.argv[1:]]) if sys.argv and "blackprop" in sys.argv[0] else None
-        with open(out, "a+") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() > 0:
-                f.seek(f.tell() - 1)
-                if f.read(1) != "\n":  # a line cut by kill -9: end it so this result is a line of its own
-                    f.write("\n")
-            f.write(json.dumps(result) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        checkpoint.unlink(missing_ok=True)
-        log(f"done: {config.task} {config.method} seed {config.seed}: test accuracy {result['test_accuracy']:.4f} "
-            f"({result['seconds']:.0f}s)")
-        results.append(result)
+        lock = checkpoint.with_suffix(".lock")
+        if not acquire(lock):
+            log(f"skip (running in process {lock.read_text().strip()}): {config.task} {config.method} seed {config.seed}")
+            continue
+        try:
+            if key in finished_runs(out):  # finished between the first check and the lock
+                log(f"skip (done): {config.task} {config.method} seed {config.seed}")
+                continue
+            results.append(_train_and_append(dataclasses.replace(resolved, checkpoint=str(checkpoint)), out, run_id, log))
+        finally:
+            lock.unlink(missing_ok=True)
     return results
+
+
+def acquire(lock: Path) -> bool:
+    """Create ``lock`` holding this process id; False while a live process holds it. A lock left by a
+    process that is gone (killed, machine restarted) is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            with open(lock, "x") as f:
+                f.write(str(os.getpid()))
+            return True
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                return False
+            lock.unlink(missing_ok=True)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    return True
+
+
+def _train_and_append(config: Any, out: Path, run_id: str, log: Callable[[str], None]) -> dict[str, Any]:
+    from .train import train
+
+    checkpoint = Path(config.checkpoint)
+    log(f"run: {config.task} {config.method} seed {config.seed}")
+    epochs_file = out.with_name(out.stem + ".epochs.jsonl")
+    result = train(config, on_epoch=epoch_writer(epochs_file, {"run": run_id, "task": config.task,
+                                                              "method": config.method, "seed": config.seed}))
+    result["estimator_settings"] = config.estimator_settings
+    result["command"] = " ".join(["blackprop", *sys.argv[1:]]) if sys.argv and "blackprop" in sys.argv[0] else None
+    with open(out, "a+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(f.tell() - 1)
+            if f.read(1) != "\n":  # a line cut by kill -9: end it so this result is a line of its own
+                f.write("\n")
+        f.write(json.dumps(result) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    checkpoint.unlink(missing_ok=True)
+    log(f"done: {config.task} {config.method} seed {config.seed}: test accuracy {result['test_accuracy']:.4f} "
+        f"({result['seconds']:.0f}s)")
+    return result
 
 
 def epoch_writer(path: Path, ident: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
