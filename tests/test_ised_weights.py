@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import blackprop as bp
+from blackprop.semirings import SEMIRINGS
 
 DIGIT3 = bp.Discrete(range(3))
 
@@ -73,6 +74,46 @@ def test_gradient_of_the_summary_is_unbiased_for_grad_p_of_y(exploration, site):
         estimates = leaf.grad.reshape(draws, 3, 3)
         mean, error = estimates.mean(0), estimates.std(0) / draws**0.5
         assert ((mean - truth).abs() - 4.5 * error).max().item() <= 1e-5, (mean, truth, error)
+
+
+@pytest.mark.parametrize(("exploration", "site"), [(0.0, 0.0), (0.2, 0.0), (0.2, 0.5)])
+def test_summary_and_its_gradient_are_exact_in_expectation_over_every_draw_sequence(exploration, site):
+    """Two 3-class digits, P = a + b, k = 2: all 81 ordered pairs of draws, each weighed by the chance of
+    drawing it, give E[w(y)] = p(y) and E[grad w(y)] = grad p(y) to float precision (no sampling), for
+    w(y) = 1/k sum over draws giving y of p(x)/q(x) before normalisation.
+
+    The first draw comes from q0 = (1 - e) p + e / 3 per digit; with site exploration m = 0.5 the second
+    is a draw from q0 with one position (uniform) redrawn uniformly: s(x) = 1/2 sum_j q0(x_-j) / 3.
+    """
+    torch.set_default_dtype(torch.float64)
+    try:
+        leaves = [x[:1].double().requires_grad_() for x in logits_pair(4)]
+        p = [torch.softmax(x, -1) for x in leaves]
+        estimator = bp.ISED(num_samples=2, weights="importance", exploration=exploration, site_exploration=site)
+        program = add3()
+        pairs = torch.cartesian_prod(torch.arange(3), torch.arange(3))  # the 9 tuples (a, b)
+        first, second = torch.cartesian_prod(torch.arange(9), torch.arange(9)).T  # the 81 draw sequences
+        tuples = torch.stack([pairs[first], pairs[second]], dim=1)  # [81, k=2, 2]
+        beliefs = bp.BlackBox(program, estimator).beliefs(*[q.expand(81, 3) for q in p])
+        scores = estimator.tuple_scores(beliefs, tuples)  # log p(x)/q(x) - log k, q the mixture density
+        summary = SEMIRINGS["add-mult"].aggregate(scores, program.evaluate(tuples), 5).exp()  # w(y), [81, 5]
+
+        q0 = [((1 - exploration) * q + exploration / 3).detach().squeeze(0) for q in p]
+        base = q0[0][pairs[:, 0]] * q0[1][pairs[:, 1]]  # q0 of each tuple
+        redrawn = (q0[1][pairs[:, 1]] + q0[0][pairs[:, 0]]) / 2 / 3  # one of two positions redrawn uniformly
+        chance = base[first] * (redrawn if site else base)[second]
+        assert torch.isclose(chance.sum(), torch.tensor(1.0))
+
+        coefficients = torch.tensor([0.3, -1.0, 2.0, 0.5, -0.7])
+        expected = (chance.unsqueeze(1) * summary).sum(0)
+        exact = bp.BlackBox(program, bp.Exact())(*p).squeeze(0)
+        assert torch.allclose(expected, exact, atol=1e-12), (expected, exact)
+        grads = torch.autograd.grad((coefficients * expected).sum(), leaves, retain_graph=True)
+        truth = torch.autograd.grad((coefficients * exact).sum(), leaves)
+        for got, want in zip(grads, truth, strict=True):
+            assert torch.allclose(got, want, atol=1e-12), (got, want)
+    finally:
+        torch.set_default_dtype(torch.float32)
 
 
 def test_l1_loss_gradient_is_consistent_for_minus_grad_log_p_of_y():
