@@ -355,15 +355,16 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     figure, axes = plt.subplots(2, 3, figsize=(12, 6.8), squeeze=False)
     colours = dict(zip(HEADLINE, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     for index, (task, k) in enumerate(PAPER_COLUMNS):
         axis = axes[index % 2][index // 2]
         for family in HEADLINE:
-            for i, r in enumerate(headline_runs(rows, family, task, k)):
+            for r in headline_runs(rows, family, task, k):
                 axis.plot([h["epoch"] for h in r["history"]], [100 * h["test_accuracy"] for h in r["history"]],
-                          color=colours[family], linewidth=1, label=family if i == 0 else None)
+                          color=colours[family], linewidth=1)
             paper = paper_figure(family, task, k)
             if paper is not None:
                 axis.axhline(paper, linestyle=":", linewidth=1, color=colours[family])
@@ -372,10 +373,10 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         axis.set_ylabel("test accuracy (%)")
         axis.set_ylim(0, 100)
         axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=6)
+    handles = [Line2D([], [], color=colours[family], linewidth=1) for family in HEADLINE]
+    figure.legend(handles, HEADLINE, loc="lower center", ncol=len(HEADLINE), fontsize=8, frameon=False)
     figure.suptitle("sample efficiency, one line per seed (dotted: the paper's figure after 100 epochs)", fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "efficiency_sample.png"
     figure.savefig(target, dpi=80)
@@ -383,14 +384,25 @@ def plot_sample(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
     return [target]
 
 
+def longest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (configuration, seed), the run with the most epochs: shorter ones add no point to a curve."""
+    best: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (label(r), budget(r), r["seed"])
+        if key not in best or r["epochs"] > best[key]["epochs"]:
+            best[key] = r
+    return list(best.values())
+
+
 def plot_data(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Test accuracy against training seconds and against examples seen, the longest run per configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (by_time, by_examples) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for r in rows:
+    figure, (by_time, by_examples) = plt.subplots(1, 2, figsize=(10, 4.6))
+    for r in longest(rows):
         accuracy = [0.0] + [100 * h["test_accuracy"] for h in r["history"]]
         by_time.plot([0.0] + [h["seconds"] for h in r["history"]], accuracy, marker="o", markersize=3,
                      label=f"{label(r)} s{r['seed']}")
@@ -402,9 +414,10 @@ def plot_data(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         axis.set_ylabel("test accuracy (%)")
         axis.set_ylim(0, 100)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+    handles, labels = by_time.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
     figure.suptitle(f"data efficiency: {DATA_TASK}, {DATA_TRAIN_SIZE} training examples", fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.06 * (1 + (len(labels) - 1) // 3), 1, 1))
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "efficiency_data.png"
     figure.savefig(target, dpi=80)
