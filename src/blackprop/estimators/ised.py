@@ -51,8 +51,9 @@ Every draw is weighed by p/q with q the mixture it came from,
 
 (q_0 the per-variable proposal, p or its ``exploration`` mix; u_j uniform over position j's classes),
 so w(y) stays an unbiased estimate of p(y). What matters is the number of one-site draws, m*k:
-about 80 per example worked on sum16. With k=160 and m=0.5 all three seeds reached 81-83%; with
-k=1600 and m=0.05 (and a cosine lr) 83.8 / 81.8 / 83.8% (``results/efficiency.md``).
+about 5 per input position (m*k = 5n on sum-n) worked at every budget measured. On sum16 with k=160
+and m=0.5 all three seeds reached 81-83% (40 epochs); with k=1600 and m=0.05 and a cosine lr,
+86.8 / 85.0 / 83.6% after 40 epochs (``results/efficiency.md``).
 
 Structured outputs (a ``Product`` output space, the program returning tuples): each component j
 is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), giving
