@@ -18,6 +18,11 @@ Report (markdown tables beside the paper's figures, PNG plots):
 
     python benchmarks/efficiency.py report
 
+The report opens with the paper's grid, one cell per estimator (ISED, REINFORCE, IndeCateR(+) with
+their defaults, and the variant ``ised?weights=importance&site_exploration=m`` with m = 5n/k), each
+showing its longest run; then every configuration run, and the data-efficiency table and plot.
+The results/*.sh scripts hold the command lines of the recorded runs.
+
 A proxy that runs in seconds (no MNIST; one learnable logit row per image; digit accuracy):
 
     python benchmarks/efficiency.py proxy --tasks sum4 --methods "ised,ised-sub?k_per_digit=100&weighting=probability"
