@@ -81,17 +81,14 @@ def run_grid(configs: list[Any], out: Path, log: Callable[[str], None] = print) 
     for config in configs:
         resolved = config.resolved(get_task(config.task))
         key = run_key(dataclasses.asdict(resolved))
-        if key in finished_runs(out):  # re-read: another grid may have finished it meanwhile
-            log(f"skip (done): {config.task} {config.method} seed {config.seed}")
-            continue
         run_id = hashlib.sha1(key.encode()).hexdigest()[:16]
         checkpoint = out.with_name(out.name + ".ckpt") / f"{run_id}.pt"
         lock = checkpoint.with_suffix(".lock")
         if not acquire(lock):
-            log(f"skip (running in process {lock.read_text().strip()}): {config.task} {config.method} seed {config.seed}")
+            log(f"skip (running in process {holder(lock)}): {config.task} {config.method} seed {config.seed}")
             continue
         try:
-            if key in finished_runs(out):  # finished between the first check and the lock
+            if key in finished_runs(out):  # re-read under the lock: another grid may have finished it
                 log(f"skip (done): {config.task} {config.method} seed {config.seed}")
                 continue
             results.append(_train_and_append(dataclasses.replace(resolved, checkpoint=str(checkpoint)), out, run_id, log))
@@ -110,14 +107,19 @@ def acquire(lock: Path) -> bool:
                 f.write(str(os.getpid()))
             return True
         except FileExistsError:
-            try:
-                holder = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                holder = 0
-            if holder and holder != os.getpid() and _alive(holder):
+            pid = holder(lock)
+            if pid and pid != os.getpid() and _alive(pid):
                 return False
             lock.unlink(missing_ok=True)
     return False
+
+
+def holder(lock: Path) -> int:
+    """The process id written in ``lock``; 0 when it is gone or unreadable."""
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _alive(pid: int) -> bool:
