@@ -9,7 +9,7 @@
 * Layers, outermost first: the ``ResponseCache`` (SQLite, WAL; keyed by model, messages and
   sampling parameters, so a repeated prompt never costs a second request, in this run or a later
   one, in any process sharing the file), then the budget, then the retry loop, then one pooled
-  ``httpx2.Client`` (HTTP/1.1 keep-alive: requests reuse up to ``concurrency`` open connections).
+  ``httpx.Client`` (HTTP/1.1 keep-alive: requests reuse up to ``concurrency`` open connections).
 * Retries with exponential backoff: attempt ``a`` (from 0) waits ``backoff * 2**a * u`` seconds,
   ``u`` uniform in [0.5, 1.5) from a seeded generator, capped at ``max_backoff``; on 408, 409, 425,
   429, 5xx, timeouts, dropped connections and malformed bodies. A ``Retry-After`` header (seconds
@@ -44,7 +44,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx2
+import httpx
 
 from .cache import ResponseCache, cache_key
 
@@ -207,7 +207,7 @@ class ChatClient:
         self._jitter = random.Random(seed)
         self._in_flight: dict[str, threading.Event] = {}
         self._not_before = 0.0  # time.monotonic() before which no request is sent (Retry-After)
-        self._http_client: httpx2.Client | None = None
+        self._http_client: httpx.Client | None = None
 
     def __repr__(self) -> str:
         return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, cache={self.cache!r})"
@@ -322,11 +322,11 @@ class ChatClient:
                 raise BudgetExhausted(message)
             self.stats.requests += 1
 
-    def _http(self) -> httpx2.Client:
+    def _http(self) -> httpx.Client:
         with self._lock:
             if self._http_client is None:
-                limits = httpx2.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-                self._http_client = httpx2.Client(timeout=httpx2.Timeout(self.timeout), limits=limits)
+                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+                self._http_client = httpx.Client(timeout=httpx.Timeout(self.timeout), limits=limits)
             return self._http_client
 
     def _request_once(self, body: bytes) -> tuple[str, tuple[int, int]]:
@@ -335,15 +335,15 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = f"{self.base_url}/chat/completions"
         began = time.perf_counter()
-        try:  # httpx2's own retries (failed connects only) stay off: every attempt is counted here
+        try:  # httpx's own retries (failed connects only) stay off: every attempt is counted here
             response = self._http().post(url, content=body, headers=headers)
-        except httpx2.UnsupportedProtocol as error:
+        except httpx.UnsupportedProtocol as error:
             raise LLMError(f"{url}: {error}; base_url must start with http:// or https://") from None
-        except httpx2.TimeoutException as error:
+        except httpx.TimeoutException as error:
             raise _Retryable(f"timed out after {self.timeout}s ({type(error).__name__})") from None
-        except httpx2.DecodingError as error:
+        except httpx.DecodingError as error:
             raise _Retryable(f"malformed response body ({error})", transient=False) from None
-        except (httpx2.RequestError, OSError) as error:
+        except (httpx.RequestError, OSError) as error:
             raise _Retryable(f"connection failed: {type(error).__name__}: {error}") from None
         finally:
             with self._lock:
