@@ -196,7 +196,8 @@ def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor)
     if bool(torch.isnan(detached).any()):
         raise ValueError(f"input {position}: probabilities contain NaN; check the network's outputs")
     if bool((detached < 0).any()):
-        raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first")
+        raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first, "
+                         "or pass logits with BlackBox(..., from_logits=True)")
     sums = detached.double().sum(dim=-1)
     bad = valid & ((sums - 1).abs() > sum_tolerance(probs.dtype, probs.shape[-1]))
     if bool(bad.any()):
