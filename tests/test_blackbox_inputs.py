@@ -66,7 +66,7 @@ def test_a_low_precision_softmax_over_100_classes_is_accepted(dtype):
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
     probs = low_precision_softmax().detach()
-    with pytest.raises(ValueError, match=r"must sum to 1 .*found 1\.5"):
+    with pytest.raises(ValueError, match=r"must sum to 1 .*found 1\.(49|50)"):
         bp.BlackBox(program)(probs * 1.5, probs)
 
 
