@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -24,7 +24,7 @@ def test_numbers_strings_optionals_and_choices():
     assert coerce("12", int, field="f") == 12 and coerce(12, int, field="f") == 12
     assert coerce("1e-3", float, field="f") == 0.001 and coerce(2, float, field="f") == 2.0
     assert coerce("l2", str, field="f") == "l2"
-    assert coerce("None", Optional[int], field="f") is None and coerce("3", Optional[int], field="f") == 3
+    assert coerce("None", int | None, field="f") is None and coerce("3", int | None, field="f") == 3
     assert coerce(None, int | None, field="f") is None
     assert coerce("b", Literal["a", "b"], field="f") == "b"
 
@@ -40,7 +40,7 @@ def test_numbers_strings_optionals_and_choices():
         ("x", float, r"must be a number, got 'x'"),
         (3, str, r"must be a string, got 3"),
         ("c", Literal["a", "b"], r"must be one of a, b, got 'c'"),
-        ("x", Optional[int], r"must be an int or none, got 'x'"),
+        ("x", int | None, r"must be an int or none, got 'x'"),
     ],
 )
 def test_wrong_values_name_the_field_the_type_and_the_value(value, kind, message):

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import types
 import typing
 from collections.abc import Iterable
@@ -112,9 +113,9 @@ def _parse(text: str, kind: Any, field: str) -> Any:
 def _check(value: Any, kind: Any, field: str) -> Any:
     if kind is bool and isinstance(value, bool):
         return value
-    if kind is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)  # numpy and 0-d integer types as a plain int
+    if kind is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     if kind is str and isinstance(value, str):
         return value

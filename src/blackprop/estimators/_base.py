@@ -107,7 +107,7 @@ class Estimator(ABC):
                 raise SettingError(f"{label}: must be {constraint.expected}, got {value!r}")
         self.check()
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 (a hook: most estimators have no cross-field rule)
         """Rules across fields (each field's own constraint is already checked)."""
 
     def build(self, program: Program) -> torch.nn.Module | None:

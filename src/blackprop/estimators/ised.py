@@ -43,7 +43,10 @@ classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0.
 Structured outputs (a ``Product`` output space): each component j is summarised on its own,
 giving ``[B, m, C]``; the loss is the mean over components (and the batch).
 
-Example (samples (1,2), (1,0), (2,1) with P = a+b: w(3) = .6*.7 + .3*.1 = .45, w(1) = .6*.2 = .12):
+Worked example: p_a = [.1, .6, .3], p_b = [.2, .1, .7], P = a + b and the samples (1,2), (1,0),
+(2,1) give w(3) = .6*.7 + .3*.1 = .45 and w(1) = .6*.2 = .12.
+
+Example:
     >>> import torch, blackprop as bp
     >>> add = bp.Program(lambda a, b: a + b, (bp.Discrete(range(3)),) * 2, bp.Discrete(range(5)))
     >>> layer = bp.BlackBox(add, bp.ISED(num_samples=50), seed=0)
