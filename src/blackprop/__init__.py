@@ -21,9 +21,9 @@ from .estimators import (
     Exact,
     IndeCateR,
     IndeCateRPlus,
-    SubstitutionISED,
     TooLargeToEnumerate,
     estimator,
+    parse_estimator_settings,
 )
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
@@ -55,9 +55,9 @@ __all__ = [
     "SEMIRINGS",
     "Semiring",
     "Sequence",
-    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
+    "parse_estimator_settings",
     "models",
     "output_matches",
     "padded",
