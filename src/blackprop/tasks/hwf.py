@@ -46,13 +46,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.symbols import load_operator_symbols
+from ..data.mnist import MEAN, STD, mnist_pool, mnist_source
+from ..data.symbols import ARCHIVE_NAME, load_operator_symbols
 from ..formula import DIGITS, OPERATORS, FormulaError, formula_value, tolerance_key
 from ..models import SymbolNet
 from ..program import Program
 from ..spaces import Discrete, Open, Sequence, padded
 from ._base import Defaults, Task, TaskData, task_seed
-from .mnist_r import MEAN, STD, mnist_pool
 
 __all__ = [
     "FORMULA_LENGTHS",
@@ -79,7 +79,7 @@ ORIGINAL_FOLDERS = {**{d: d for d in DIGITS}, "+": "+", "-": "-", "times": "*", 
 #: 5 epochs (the paper: 50 at lr 1e-4) with a cosine lr: ISED seed 0 reached 92.7% against 88.65% at a
 #: constant lr 1e-3, whose accuracy oscillated between epochs (results/hwf.jsonl)
 HWF_DEFAULTS = Defaults(epochs=5, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=100, train_size=10_000,
-                        test_size=2_000)
+                        test_size=2_000, valid_size=1_000)
 """Training settings of ``hwf``: the paper's batch 16, k=100 and data sizes; 5 epochs at Adam lr 1e-3
 instead of the paper's 50 epochs at 1e-4, to fit a 3-seed grid into about 30 minutes of one CPU core.
 
@@ -162,26 +162,54 @@ def _symbol_strings(row: np.ndarray) -> list[str]:
     return [SYMBOLS.values[i] for i in row.tolist() if i >= 0]
 
 
-@functools.lru_cache(maxsize=2)
+#: the operator archive's split each task split draws from (the archive has its own validation images)
+OPERATOR_SPLIT = {"train": "train", "valid": "val", "test": "test"}
+
+
+@functools.lru_cache(maxsize=3)
 def operator_pool(split: str) -> tuple[torch.Tensor, np.ndarray]:
-    """Normalised operator images ``[N, 1, 28, 28]`` of a split and their symbol indices."""
-    images, operators, _ = load_operator_symbols(split)
+    """Normalised operator images ``[N, 1, 28, 28]`` of a task split and their symbol indices."""
+    images, operators, _ = load_operator_symbols(OPERATOR_SPLIT[split])
     pool = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
     return pool, np.array([SYMBOLS.index(o) for o in operators], dtype=np.int64)
 
 
-def generated_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` formulas drawn with ``seed``, rendered from MNIST digits and operator images."""
-    rng = np.random.default_rng(seed)
-    symbols, _ = generate_formulas(size, rng)
-    digit_images, digit_labels = mnist_pool(split)
-    operator_images, operator_labels = operator_pool(split)
-    labels_by_symbol = np.concatenate([digit_labels.numpy(), operator_labels])
-    source = np.full(symbols.shape, -1, dtype=np.int64)  # index into [MNIST images; operator images]
+def _symbol_labels(split: str) -> np.ndarray:
+    """The symbol of every image of [MNIST images; operator images] of a split."""
+    return np.concatenate([mnist_pool(split)[1].numpy(), operator_pool(split)[1]])
+
+
+def _draw_images(symbols: np.ndarray, labels_by_symbol: np.ndarray, rng: np.random.Generator,
+                 allowed: np.ndarray | None = None) -> np.ndarray:
+    """For each symbol, an image of that symbol among ``allowed`` (index into [digits; operators]), -1 on padding."""
+    source = np.full(symbols.shape, -1, dtype=np.int64)
     for symbol in range(SYMBOLS.size):
         where = symbols == symbol
-        candidates = np.flatnonzero(labels_by_symbol == symbol)
+        match = labels_by_symbol == symbol
+        candidates = np.flatnonzero(match if allowed is None else match & allowed)
         source[where] = rng.choice(candidates, size=int(where.sum()))
+    return source
+
+
+def generated_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` formulas drawn with ``seed``, rendered from MNIST digits and operator images.
+
+    "valid" formulas use MNIST training digits that the ``train_size`` training formulas (drawn with
+    ``train_seed``) do not use, and the operator archive's own validation images.
+    """
+    labels_by_symbol = _symbol_labels(split)
+    allowed = None
+    if split == "valid":
+        train_rng = np.random.default_rng(train_seed)
+        train_symbols, _ = generate_formulas(train_size, train_rng)
+        train_source = _draw_images(train_symbols, _symbol_labels("train"), train_rng)
+        allowed = np.ones(labels_by_symbol.size, dtype=bool)
+        allowed[train_source[(train_source >= 0) & (train_source < mnist_pool("train")[0].shape[0])]] = False
+    rng = np.random.default_rng(seed)
+    symbols, _ = generate_formulas(size, rng)
+    digit_images, _ = mnist_pool(split)
+    operator_images, _ = operator_pool(split)
+    source = _draw_images(symbols, labels_by_symbol, rng, allowed)
     used, inverse = np.unique(source[source >= 0], return_inverse=True)
     index = np.full(symbols.shape, -1, dtype=np.int64)
     index[source >= 0] = inverse
@@ -191,7 +219,8 @@ def generated_data(split: str, size: int, seed: int) -> TaskData:
     pool[torch.from_numpy(is_digit)] = digit_images[torch.from_numpy(used[is_digit])]
     pool[torch.from_numpy(~is_digit)] = operator_images[torch.from_numpy(used[~is_digit] - num_digits)]
     labels = [formula_value(_symbol_strings(row)) for row in symbols]
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols))
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols),
+                    source=f"generated formulas; digits: {mnist_source()}; operators: {ARCHIVE_NAME}")
 
 
 def find_original_json(root: Path, split: str) -> Path:
@@ -206,8 +235,11 @@ def find_original_json(root: Path, split: str) -> Path:
     )
 
 
-def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None = None) -> TaskData:
-    """The original HWF data set's first ``size`` formulas of ``split`` (all when None).
+def load_hwf_original(
+    root: str | os.PathLike[str], split: str, size: int | None = None, train_size: int = 0
+) -> TaskData:
+    """The original HWF data set's first ``size`` formulas of ``split`` (all when None); "valid" is the
+    last ``size`` formulas of ``expr_train.json``, which must not reach into its first ``train_size``.
 
     Each JSON entry needs ``img_paths`` (relative to ``Handwritten_Math_Symbols/``, whose first
     folder names the symbol: 0-9, +, -, times, div) and ``res`` (the value). Images are read with
@@ -218,9 +250,17 @@ def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None
         from PIL import Image
     except ImportError:
         raise ImportError("HWF data: reading the original images needs Pillow; pip install pillow") from None
-    source = find_original_json(Path(root), split)
+    source = find_original_json(Path(root), "train" if split == "valid" else split)
     entries = json.loads(source.read_text())
-    if size is not None:
+    if split == "valid":
+        size = len(entries) - train_size if size is None else size
+        if train_size + size > len(entries):
+            raise ValueError(
+                f"HWF data: a valid split of size={size} after {train_size} training formulas needs "
+                f"{train_size + size} formulas but {source} has {len(entries)}; lower the valid or train size"
+            )
+        entries = entries[len(entries) - size:]
+    elif size is not None:
         if size > len(entries):
             raise ValueError(f"HWF data: size={size} but {source} has only {len(entries)} formulas; lower size")
         entries = entries[:size]
@@ -251,7 +291,8 @@ def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None
         if pixels.mean() > 0.5:
             pixels = 1.0 - pixels
         pool[position, 0] = torch.from_numpy((pixels - MEAN) / STD)
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols))
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols),
+                    source=f"HWF (user folder {source.parent})")
 
 
 def make_hwf_program() -> Program:
@@ -321,13 +362,13 @@ def hwf_task(
     malformed readings cannot be sampled and Exact can enumerate every formula.
     """
 
-    def load_data(split: str, size: int, seed: int) -> TaskData:
+    def load_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
         folder = root or os.environ.get("BLACKPROP_HWF")
         if folder:
-            return load_hwf_original(folder, split, size)
+            return load_hwf_original(folder, split, size, train_size)
         if typed:  # the same formulas as hwf, so the two tasks compare like for like
-            seed = task_seed("hwf", split)
-        return generated_data(split, size, seed)
+            seed, train_seed = task_seed("hwf", split), task_seed("hwf", "train")
+        return generated_data(split, size, seed, train_size, train_seed)
 
     return Task(
         name="hwf-typed" if typed else "hwf",

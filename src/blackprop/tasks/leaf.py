@@ -39,7 +39,7 @@ from torch import nn
 from ..data.leaves import IMAGE_SIZE, MARGINS, SHAPES, SPECIES, TEXTURES, load_leaf_folder, render_leaf
 from ..program import Program
 from ..spaces import Discrete
-from ._base import Defaults, Task, TaskData
+from ._base import Defaults, Task, TaskData, carve
 
 __all__ = ["LeafModel", "LeafNet", "decision_tree", "features_in_prompt", "leaf_prompt", "leaf_tasks"]
 
@@ -135,19 +135,23 @@ def _features_by_species() -> dict[str, list[tuple[int, int, int]]]:
     return table
 
 
-def leaf_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` rendered leaves (or the user's photographs, see the module docstring)."""
-    return _leaf_data(split, size, seed, os.environ.get("BLACKPROP_LEAF_DATA") or "")
+def leaf_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` rendered leaves (or the user's photographs, see the module docstring).
+
+    Rendered "valid" leaves are drawn with their own seed; with photographs, "valid" is the end of the
+    training photographs' shuffled order (drawn with ``train_seed``), after its first ``train_size``.
+    """
+    return _leaf_data(split, size, seed, os.environ.get("BLACKPROP_LEAF_DATA") or "", train_size, train_seed)
 
 
 @functools.lru_cache(maxsize=8)
-def _leaf_data(split: str, size: int, seed: int, root: str) -> TaskData:
+def _leaf_data(split: str, size: int, seed: int, root: str, train_size: int, train_seed: int) -> TaskData:
     if root:
-        images, species = load_leaf_folder(split, root)
-        rng = np.random.default_rng(seed)
-        chosen = rng.permutation(len(species))[:size]
+        images, species = load_leaf_folder("train" if split == "valid" else split, root)
+        chosen = carve(split, size, seed, len(species), train_size, train_seed, f"leaf photographs in {root}")
         pool = torch.from_numpy((images[chosen] - MEAN) / STD)
-        return TaskData(pool=pool, index=torch.arange(len(chosen)).unsqueeze(1), labels=[species[i] for i in chosen])
+        return TaskData(pool=pool, index=torch.arange(len(chosen)).unsqueeze(1), labels=[species[i] for i in chosen],
+                        source=f"leaf photographs (user folder {root})")
     rng = np.random.default_rng(seed)
     table = _features_by_species()
     species = [SPECIES[i % len(SPECIES)] for i in range(size)]
@@ -156,7 +160,7 @@ def _leaf_data(split: str, size: int, seed: int, root: str) -> TaskData:
     images = np.stack([render_leaf(MARGINS[m], SHAPES[s], TEXTURES[t], rng, IMAGE_SIZE) for m, s, t in symbols])
     pool = torch.from_numpy((images - MEAN) / STD)
     return TaskData(pool=pool, index=torch.arange(size).unsqueeze(1), labels=list(species),
-                    symbols=torch.from_numpy(symbols))
+                    symbols=torch.from_numpy(symbols), source="rendered leaf stand-ins (not photographs)")
 
 
 def make_llm_leaf_program() -> Program:
@@ -170,10 +174,11 @@ def make_llm_leaf_program() -> Program:
 
 
 def leaf_tasks() -> list[Task]:
-    defaults = Defaults(epochs=30, lr=1e-3, batch_size=16, num_samples=100, train_size=330, test_size=110)
+    defaults = Defaults(epochs=30, lr=1e-3, batch_size=16, num_samples=100, train_size=330, test_size=110,
+                        valid_size=110)
 
-    def load(split: str, size: int, seed: int) -> TaskData:
-        return leaf_data(split, size, seed)
+    def load(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        return leaf_data(split, size, seed, train_size, train_seed)
 
     def dt_program() -> Program:
         return Program(decision_tree, inputs=(MARGIN, SHAPE, TEXTURE), output=SPECIES_SPACE, name="leaf-dt")

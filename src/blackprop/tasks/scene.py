@@ -31,10 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.scenes import CROP_SIZE, MAX_OBJECTS, OBJECTS, ROOMS, generate_scenes, glyph_source, load_scene_folder
+from ..data.scenes import (
+    CROP_SIZE, MAX_OBJECTS, OBJECTS, ROOMS, generate_scenes, glyph_description, glyph_source, load_scene_folder,
+)
 from ..program import Program
 from ..spaces import Discrete, Sequence, padded
-from ._base import Defaults, Task, TaskData
+from ._base import Defaults, Task, TaskData, carve
 
 __all__ = [
     "ROOM_TEXT", "ObjectNet", "RoomNamer", "SceneModel", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
@@ -151,30 +153,37 @@ class SceneModel(nn.Module):
         return self.forward(images)[0].probs.argmax(dim=2)
 
 
-def scene_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` rendered scenes (or the user's crops, see the module docstring)."""
+def scene_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` rendered scenes (or the user's crops, see the module docstring).
+
+    Rendered "valid" scenes are drawn with their own seed; with the user's crops, "valid" is the end of
+    the training scenes' shuffled order (drawn with ``train_seed``), after its first ``train_size``.
+    """
     root = os.environ.get("BLACKPROP_SCENE_DATA")
-    return _scene_data(split, size, seed, root or "", "" if root else glyph_source())
+    return _scene_data(split, size, seed, root or "", "" if root else glyph_source(), train_size, train_seed)
 
 
 @functools.lru_cache(maxsize=8)
-def _scene_data(split: str, size: int, seed: int, root: str, source: str) -> TaskData:
+def _scene_data(split: str, size: int, seed: int, root: str, glyphs: str, train_size: int, train_seed: int) -> TaskData:
     if root:
-        pool_np, index_np, rooms = load_scene_folder(split, root)
-        chosen = np.random.default_rng(seed).permutation(len(rooms))[:size]
+        pool_np, index_np, rooms = load_scene_folder("train" if split == "valid" else split, root)
+        chosen = carve(split, size, seed, len(rooms), train_size, train_seed, f"scenes in {root}")
         pool = torch.from_numpy((pool_np - MEAN) / STD)
-        return TaskData(pool=pool, index=torch.from_numpy(index_np[chosen]), labels=[rooms[i] for i in chosen])
-    pool_np, index_np, objects, rooms = generate_scenes(size, seed, source)
+        return TaskData(pool=pool, index=torch.from_numpy(index_np[chosen]), labels=[rooms[i] for i in chosen],
+                        source=f"scene crops (user folder {root})")
+    pool_np, index_np, objects, rooms = generate_scenes(size, seed, glyphs)
     pool = torch.from_numpy((pool_np - MEAN) / STD)
     pool = torch.where(pool == 0, torch.full_like(pool, 1e-3), pool)  # keep real crops distinguishable from padding
-    return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects))
+    return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects),
+                    source=f"rendered scene stand-ins (not photographs); glyphs: {glyph_description(glyphs)}")
 
 
 def scene_tasks() -> list[Task]:
-    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270)
+    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270,
+                        valid_size=180)
 
-    def load(split: str, size: int, seed: int) -> TaskData:
-        return scene_data(split, size, seed)
+    def load(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        return scene_data(split, size, seed, train_size, train_seed)
 
     paper = {"anesi": 61.46, "reinforce": 47.07, "indecater": 12.28, "nasr": 2.02, "ised": 68.59}
     return [

@@ -71,7 +71,7 @@ from ..program import Program
 from ..spaces import Discrete, Product, Sequence, padded
 from ..sudoku import SudokuError, generate_cached, solve_cells
 from ._base import Defaults, Task, TaskData, task_seed
-from .mnist_r import MEAN, STD, mnist_pool
+from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
 
 __all__ = ["SudokuModel", "load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
 
@@ -130,26 +130,47 @@ class SudokuModel(torch.nn.Module):
         return out
 
 
-def sudoku_data(split: str, size: int, seed: int, satnet: str | os.PathLike[str] | None = None) -> TaskData:
-    """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated."""
+def sudoku_data(
+    split: str, size: int, seed: int, satnet: str | os.PathLike[str] | None = None, train_size: int = 0,
+    train_seed: int = 0,
+) -> TaskData:
+    """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated.
+
+    Generated "valid" boards are drawn with their own seed, leaving out any board of the ``train_size``
+    training boards (drawn with ``train_seed``), and shown with MNIST training images those boards do not use.
+    """
     root = satnet or os.environ.get("BLACKPROP_SATNET")
     if root:
         return load_satnet(root, split, size)
-    puzzles, solutions = generate_cached(size, seed)
-    return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
+    if split != "valid":
+        puzzles, solutions = generate_cached(size, seed)
+        return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
+    train_puzzles, train_solutions = generate_cached(train_size, train_seed)
+    train = _with_mnist_images(train_puzzles, train_solutions, "train", np.random.default_rng([train_seed, 1]))
+    seen = {row.tobytes() for row in train_puzzles}
+    puzzles, solutions = generate_cached(size + 8, seed)  # a few spares, in case a board repeats a training board
+    keep = np.array([row.tobytes() not in seen for row in puzzles], dtype=bool)
+    if keep.sum() < size:
+        raise RuntimeError(f"sudoku valid split: only {int(keep.sum())} of {size + 8} boards differ from the training boards")
+    puzzles, solutions = puzzles[keep][:size], solutions[keep][:size]
+    allowed = unused(train.index, len(train.pool))
+    return _with_mnist_images(puzzles, solutions, "valid", np.random.default_rng([seed, 1]), allowed)
 
 
-def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator) -> TaskData:
-    """Each given digit d gets a random MNIST image of class d from the split; blanks get -1."""
+def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator,
+                       allowed: np.ndarray | None = None) -> TaskData:
+    """Each given digit d gets a random MNIST image of class d from the split (among ``allowed``); blanks get -1."""
     pool, pool_labels = mnist_pool(split)
     labels_np = pool_labels.numpy()
     index = np.full(puzzles.shape, -1, dtype=np.int64)
     for digit in range(1, 10):
         where = puzzles == digit
-        index[where] = rng.choice(np.flatnonzero(labels_np == digit), size=int(where.sum()))
+        match = labels_np == digit
+        index[where] = rng.choice(np.flatnonzero(match if allowed is None else match & allowed), size=int(where.sum()))
     symbols = torch.from_numpy(puzzles.astype(np.int64) - 1).clamp(min=-1)
     labels = [tuple(row) for row in solutions.astype(int).tolist()]
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=symbols)
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=symbols,
+                    source=f"generated boards; digits: {mnist_source()}")
 
 
 def load_satnet(root: str | os.PathLike[str], split: str = "train", size: int | None = None) -> TaskData:
@@ -187,7 +208,7 @@ def load_satnet(root: str | os.PathLike[str], split: str = "train", size: int | 
     index = torch.full(given.shape, -1, dtype=torch.long)
     index[given] = torch.arange(pool.shape[0])
     labels = [tuple(row) for row in (solutions.argmax(dim=2) + 1).tolist()]
-    return TaskData(pool=pool, index=index, labels=labels, symbols=symbols)
+    return TaskData(pool=pool, index=index, labels=labels, symbols=symbols, source=f"SatNet (user folder {folder})")
 
 
 def sudoku_tasks() -> list[Task]:
@@ -202,12 +223,14 @@ def sudoku_tasks() -> list[Task]:
 
         return make_program
 
-    def load_data(split: str, size: int, seed: int) -> TaskData:
-        return sudoku_data(split, size, task_seed("sudoku", split))  # the same boards for both tasks
+    def load_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        # the same boards for both tasks
+        return sudoku_data(split, size, task_seed("sudoku", split), train_size=train_size,
+                           train_seed=task_seed("sudoku", "train"))
 
     # 10 epochs with a cosine lr, k=30: see the module docstring (72.6% boards against 61.6% after 3 constant-lr epochs)
     defaults = Defaults(epochs=10, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=30, train_size=9000,
-                        test_size=500)
+                        test_size=500, valid_size=500)
     return [
         Task(
             name="sudoku",
