@@ -27,12 +27,18 @@ import os
 import re
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data.scenes import (
-    CROP_SIZE, MAX_OBJECTS, OBJECTS, ROOMS, generate_scenes, glyph_description, glyph_source, load_scene_folder,
+    CROP_SIZE,
+    MAX_OBJECTS,
+    OBJECTS,
+    ROOMS,
+    generate_scenes,
+    glyph_description,
+    glyph_source,
+    load_scene_folder,
 )
 from ..program import Program
 from ..spaces import Discrete, Sequence, padded

@@ -66,12 +66,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
 from ..models import LeNet
 from ..program import Program
 from ..spaces import Discrete, Product, Sequence, padded
 from ..sudoku import SudokuError, generate_cached, solve_cells
 from ._base import Defaults, Task, TaskData, task_seed
-from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
 
 __all__ = ["SudokuModel", "load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
 
