@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from loopback import closed_port_url
 
 import blackprop as bp
 from blackprop.data import symbols as symbol_data
@@ -31,7 +32,7 @@ from blackprop.train import RunConfig, train
 
 def _archive_available() -> bool:
     try:
-        symbol_data.find_symbols_archive()
+        symbol_data.find_symbols_archive(download_missing=False)
     except DataUnavailable:
         return False
     return True
@@ -206,7 +207,7 @@ def _png(rows: np.ndarray, filters: list[int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
 
 
-def test_png_decoder_handles_every_filter():
+def test_png_decoding_handles_every_filter():
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(10, 7)).astype(np.uint8)
     decoded = symbol_data.decode_png(_png(pixels, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]))
@@ -229,8 +230,10 @@ def test_operator_archive_errors(tmp_path, monkeypatch):
     with pytest.raises(DataUnavailable, match="BLACKPROP_SYMBOLS.*is not a file"):
         symbol_data.find_symbols_archive()
     monkeypatch.delenv("BLACKPROP_SYMBOLS")
-    monkeypatch.setattr(symbol_data, "candidate_paths", lambda path=None: [tmp_path / "a.zip", tmp_path / "b.zip"])
-    with pytest.raises(DataUnavailable, match=r"not found; searched[\s\S]*a.zip[\s\S]*BLACKPROP_SYMBOLS"):
+    monkeypatch.setenv("BLACKPROP_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("BLACKPROP_SYMBOLS_URL", closed_port_url() + "mdas_symbols_v1.zip")
+    with pytest.raises(DataUnavailable, match=r"cannot download http://127.0.0.1:\d+/mdas_symbols_v1.zip "
+                                              r"\(ConnectionRefusedError[\s\S]*set BLACKPROP_SYMBOLS to its path"):
         symbol_data.find_symbols_archive()
     with pytest.raises(ValueError, match="expected one of train, val, test"):
         symbol_data.load_operator_symbols("dev")
