@@ -15,18 +15,18 @@ from loopback import closed_port_url
 import blackprop as bp
 from blackprop.data import symbols as symbol_data
 from blackprop.data.mnist import DataUnavailable
-from blackprop.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
+from blackprop.models import FormulaModel
 from blackprop.tasks import get_task
 from blackprop.tasks.hwf import (
     MAX_LEN,
     SYMBOLS,
-    FormulaModel,
     generate_formulas,
     generated_data,
     hwf_task,
     load_hwf_original,
     make_hwf_program,
 )
+from blackprop.tasks.hwf.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
 from blackprop.train import RunConfig, train
 
 
@@ -267,8 +267,8 @@ def test_generated_data_is_deterministic_and_consistent():
 
 @requires_archive
 def test_generated_images_match_their_symbols():
+    from blackprop.data.mnist import mnist_pool
     from blackprop.tasks.hwf import operator_pool
-    from blackprop.tasks.mnist_r import mnist_pool
 
     data = generated_data("test", 50, seed=0)
     digits, digit_labels = mnist_pool("test")

@@ -34,14 +34,14 @@ import re
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.leaves import IMAGE_SIZE, MARGINS, SHAPES, SPECIES, TEXTURES, load_leaf_folder, render_leaf
+from ..models import LeafModel
 from ..program import Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData, carve
 
-__all__ = ["LeafModel", "LeafNet", "decision_tree", "features_in_prompt", "leaf_prompt", "leaf_tasks"]
+__all__ = ["decision_tree", "features_in_prompt", "leaf_prompt", "leaf_tasks"]
 
 MARGIN, SHAPE, TEXTURE, SPECIES_SPACE = Discrete(MARGINS), Discrete(SHAPES), Discrete(TEXTURES), Discrete(SPECIES)
 MEAN, STD = 0.5, 0.25
@@ -87,43 +87,6 @@ def features_in_prompt(prompt: str) -> tuple[str, str, str] | None:
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
-
-
-class LeafNet(nn.Module):
-    """A feature network on 64x64 RGB leaves: four blocks of conv 3x3 + batch norm + ReLU + max-pool 2
-    (16, 32, 64, 64 channels), global average pooling, FC 64 -> 64 ReLU, dropout, FC -> classes,
-    softmax (small: three of them train on one CPU thread in seconds per epoch)."""
-
-    def __init__(self, num_classes: int, dropout: float = 0.2):
-        super().__init__()
-        blocks: list[nn.Module] = []
-        channels = 3
-        for width in (16, 32, 64, 64):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, num_classes))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.features(images)), dim=1)
-
-
-class LeafModel(nn.Module):
-    """Three feature networks on one image: ``[B, 1, 3, 64, 64]`` -> (margin [B, 6], shape [B, 5], texture [B, 4])."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.margin = LeafNet(MARGIN.size)
-        self.shape = LeafNet(SHAPE.size)
-        self.texture = LeafNet(TEXTURE.size)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        leaf = images[:, 0]
-        return self.margin(leaf), self.shape(leaf), self.texture(leaf)
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely (margin, shape, texture) indices ``[B, 3]``."""
-        return torch.stack([p.argmax(dim=1) for p in self.forward(images)], dim=1)
 
 
 def _features_by_species() -> dict[str, list[tuple[int, int, int]]]:

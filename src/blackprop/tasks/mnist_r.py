@@ -29,12 +29,12 @@ import torch
 
 from ..batched import BatchedProgram
 from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
-from ..models import LeNet, MNISTNet
+from ..models import DigitsModel, LeNet, MNISTNet
 from ..program import Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData
 
-__all__ = ["MEAN", "STD", "DigitsModel", "balanced_digit_data", "digit_task", "mnist_pool", "mnist_r_tasks", "sum_n_task"]
+__all__ = ["MEAN", "STD", "balanced_digit_data", "digit_task", "mnist_pool", "mnist_r_tasks", "sum_n_task"]
 
 DIGIT = Discrete(range(10))
 BOOL = Discrete([False, True])
@@ -75,23 +75,6 @@ def not_3_or_4(a: int) -> bool:
 def count_3_4(*digits: Any) -> Any:
     """How many digits are 3 or 4; works on ints and, elementwise, on tensors of digits."""
     return sum((d == 3) | (d == 4) for d in digits)
-
-
-class DigitsModel(torch.nn.Module):
-    """One digit network applied to each of the n images: ``[B, n, 1, 28, 28]`` -> n tensors ``[B, 10]``."""
-
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        batch, n = images.shape[:2]
-        probs = self.network(images.flatten(0, 1)).view(batch, n, -1)
-        return tuple(probs.unbind(1))
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely class of every image ``[B, n]``."""
-        return torch.stack(self.forward(images), dim=1).argmax(dim=2)
 
 
 def balanced_digit_data(

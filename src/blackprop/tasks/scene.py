@@ -28,10 +28,8 @@ import re
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..data.scenes import (
-    CROP_SIZE,
     MAX_OBJECTS,
     OBJECTS,
     ROOMS,
@@ -40,12 +38,13 @@ from ..data.scenes import (
     glyph_source,
     load_scene_folder,
 )
+from ..models import SceneModel
 from ..program import Program
-from ..spaces import Discrete, Sequence, padded
+from ..spaces import Discrete, Sequence
 from ._base import Defaults, Task, TaskData, carve
 
 __all__ = [
-    "ROOM_TEXT", "ObjectNet", "RoomNamer", "SceneModel", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
+    "ROOM_TEXT", "RoomNamer", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
     "scene_tasks",
 ]
 
@@ -120,43 +119,6 @@ def make_llm_program() -> Program:
     client = ChatClient(budget=int(budget) if budget else None)
     return llm_program(client, inputs=(OBJECT_LIST,), output=ROOM, prompt=scene_prompt,
                        parse=first_mention(ROOMS, ROOM_ALIASES), system=SCENE_SYSTEM, name="scene-llm")
-
-
-class ObjectNet(nn.Module):
-    """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, batch norm, ReLU, max-pool 2),
-    FC 2048 -> 256 ReLU, dropout, FC -> 47, softmax."""
-
-    def __init__(self, num_classes: int = len(OBJECTS), dropout: float = 0.3):
-        super().__init__()
-        blocks: list[nn.Module] = []
-        channels = 3
-        for width in (32, 64, 128):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*blocks, nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(128 * (CROP_SIZE // 8) ** 2, 256), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(256, num_classes))
-
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.features(crops)), dim=1)
-
-
-class SceneModel(nn.Module):
-    """``[B, 10, 3, 32, 32]`` crops (all-zero past the last object) -> ``(padded(probs [B, 10, 47], lengths),)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.objects = ObjectNet()
-
-    def forward(self, images: torch.Tensor) -> tuple[Any]:
-        batch, slots = images.shape[:2]
-        lengths = (images.flatten(2).abs().sum(dim=2) > 0).sum(dim=1)
-        probs = self.objects(images.flatten(0, 1)).view(batch, slots, -1)
-        return (padded(probs, lengths=lengths),)
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely object label of every slot ``[B, 10]``."""
-        return self.forward(images)[0].probs.argmax(dim=2)
 
 
 def scene_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:

@@ -1,10 +1,10 @@
 """HWF: hand-written formulas. A network reads 1, 3, 5 or 7 symbol images; only the value is labelled.
 
-Program: ``formula_value(symbols)`` (``blackprop.formula``) evaluates the predicted sequence over 14
+Program: ``formula_value(symbols)`` (``blackprop.tasks.hwf.formula``) evaluates the predicted sequence over 14
 symbols (0-9 + - * /) with the usual precedence; a malformed sequence (an operator where a digit
 belongs, or the reverse) or a division by zero raises, which makes the sample a failure. The
 output space is ``Open(canonical=tolerance_key)``: outputs that round to the same multiple of
-0.01 are one output (the reference compared ``|a - b| < 0.01``; see ``blackprop.formula``).
+0.01 are one output (the reference compared ``|a - b| < 0.01``; see ``blackprop.tasks.hwf.formula``).
 
 Data (default): formulas of length 1, 3, 5, 7 (uniform), digits uniform over 0-9, operators uniform
 over + - * /; a formula that divides by zero is drawn again (so every label is a number). Digit
@@ -46,21 +46,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.mnist import MEAN, STD, mnist_pool, mnist_source
-from ..data.symbols import ARCHIVE_NAME, load_operator_symbols
-from ..formula import DIGITS, OPERATORS, FormulaError, formula_value, tolerance_key
-from ..models import SymbolNet
-from ..program import Program
-from ..spaces import Discrete, Open, Sequence, padded
-from ._base import Defaults, Task, TaskData, task_seed
+from ...data.mnist import MEAN, STD, mnist_pool, mnist_source
+from ...data.symbols import ARCHIVE_NAME, load_operator_symbols
+from ...models import FormulaModel
+from ...program import Program
+from ...spaces import Discrete, Open, Sequence
+from .._base import Defaults, Task, TaskData, task_seed
+from .formula import DIGITS, OPERATORS, FormulaError, formula_value, tolerance_key
 
 __all__ = [
     "FORMULA_LENGTHS",
     "HWF_DEFAULTS",
     "MAX_LEN",
     "SYMBOLS",
-    "FormulaModel",
-    "TypedFormulaModel",
     "generate_formulas",
     "hwf_task",
     "load_hwf_original",
@@ -94,48 +92,6 @@ end), below the paper's 97.34%: at a constant lr 1e-3 the accuracy oscillates; l
 (``results/hwf.sh importance20``): 97.27% mean over 3 seeds (97.37% with ``--search 64``), symbol
 accuracy 99.28%.
 """
-
-
-class FormulaModel(torch.nn.Module):
-    """A symbol network applied to every non-padding image: ``[B, n, 1, 28, 28]`` -> ``(padded(probs [B, 7, 14], lengths),)``.
-
-    Padding positions (all-zero images, or past ``lengths`` when given) are not run through the
-    network; they carry a uniform distribution that the program never sees.
-    """
-
-    def __init__(self, network: torch.nn.Module | None = None, max_len: int = MAX_LEN):
-        super().__init__()
-        self.network = network if network is not None else SymbolNet(num_classes=SYMBOLS.size, image_size=IMAGE_SIZE)
-        self.max_len = max_len
-
-    def valid_positions(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, max_len]`` bools: True on the formula's images (a prefix of each row)."""
-        batch, n = images.shape[:2]
-        if n > self.max_len:
-            raise ValueError(f"FormulaModel: images have {n} positions, more than max_len={self.max_len}")
-        if lengths is None:
-            valid = images.reshape(batch, n, -1).ne(0).any(dim=2)
-        else:
-            valid = torch.arange(n, device=images.device).unsqueeze(0) < torch.as_tensor(lengths, device=images.device).unsqueeze(1)
-        return torch.nn.functional.pad(valid, (0, self.max_len - n), value=False)
-
-    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[Any, ...]:
-        batch, n = images.shape[:2]
-        valid = self.valid_positions(images, lengths)
-        scores = self.network(images[valid[:, :n]])
-        probs = torch.full((batch, self.max_len, scores.shape[1]), 1.0 / scores.shape[1], dtype=scores.dtype,
-                           device=scores.device)
-        probs = probs.masked_scatter(valid.unsqueeze(2), scores)
-        return (padded(probs, mask=valid),)
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Most likely symbol of every image ``[B, n]``, -1 on padding."""
-        (formula,) = self.forward(images, lengths)
-        n = images.shape[1]
-        best = formula.probs.argmax(dim=2)[:, :n]
-        valid = torch.arange(n, device=best.device).unsqueeze(0) < formula.lengths.unsqueeze(1)
-        return best.masked_fill(~valid, -1)
 
 
 def generate_formulas(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -322,36 +278,6 @@ def make_typed_program() -> Program:
     )
 
 
-class TypedFormulaModel(FormulaModel):
-    """The 14-class network, read by position: digit positions over 0-9, operator positions over + - * /.
-
-    ``[B, n, 1, 28, 28]`` -> ``(padded(digits [B, 4, 10]), padded(operators [B, 3, 4]))``, each
-    renormalised over its classes. A length-7 formula then has 10**4 * 4**3 = 640,000 readings instead
-    of 14**7 (about 1.05e8), so Exact can enumerate them.
-    """
-
-    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[Any, ...]:
-        (formula,) = super().forward(images, lengths)
-        digits = formula.probs[:, 0::2, : len(DIGITS)]
-        operators = formula.probs[:, 1::2, len(DIGITS) :]
-        return (
-            padded(digits / digits.sum(dim=2, keepdim=True), (formula.lengths + 1) // 2),
-            padded(operators / operators.sum(dim=2, keepdim=True), formula.lengths // 2),
-        )
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Most likely symbol of every image (a digit at even, an operator at odd positions) ``[B, n]``."""
-        (formula,) = FormulaModel.forward(self, images, lengths)
-        n = images.shape[1]
-        probs = formula.probs[:, :n]
-        digit = probs[:, :, : len(DIGITS)].argmax(dim=2)
-        operator = probs[:, :, len(DIGITS) :].argmax(dim=2) + len(DIGITS)
-        even = torch.arange(n, device=probs.device) % 2 == 0
-        valid = torch.arange(n, device=probs.device).unsqueeze(0) < formula.lengths.unsqueeze(1)
-        return torch.where(even, digit, operator).masked_fill(~valid, -1)
-
-
 def hwf_task(
     root: str | os.PathLike[str] | None = None, defaults: Defaults = HWF_DEFAULTS, typed: bool = False
 ) -> Task:
@@ -375,7 +301,7 @@ def hwf_task(
         description=("value of a hand-written formula, digits and operators as separate inputs" if typed
                      else "value of a hand-written formula of 1-7 symbols (0-9 + - * /)"),
         make_program=make_typed_program if typed else make_hwf_program,
-        make_model=TypedFormulaModel if typed else FormulaModel,
+        make_model=functools.partial(FormulaModel, typed=typed),
         load_data=load_data,
         defaults=defaults,
         paper={} if typed else {"scallop": 96.65, "anesi": 3.13, "reinforce": 18.59, "indecater": 15.14,

@@ -1,7 +1,7 @@
 """Visual sudoku: MNIST digits in the given cells, a solver as the program, solved boards as labels.
 
 Data (SatNet-like: 9,000 training and 500 test boards by default): puzzles with unique solutions
-from ``blackprop.sudoku.generate`` (about 36 givens on average, seeded per split, cached), each
+from ``blackprop.tasks.sudoku.solver.generate`` (about 36 givens on average, seeded per split, cached), each
 given cell shown as an MNIST image of its digit (train images for training boards, test images
 for test boards), blank cells blank. With ``BLACKPROP_SATNET`` pointing at a folder holding
 SatNet's ``features.pt``, ``features_img.pt`` and ``labels.pt`` (or ``load_satnet(root)``) the
@@ -66,14 +66,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
-from ..models import LeNet
-from ..program import Program
-from ..spaces import Discrete, Product, Sequence, padded
-from ..sudoku import SudokuError, generate_cached, solve_cells
-from ._base import Defaults, Task, TaskData, task_seed
+from ...data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
+from ...models import LeNet, SudokuModel
+from ...program import Program
+from ...spaces import Discrete, Product, Sequence
+from .._base import Defaults, Task, TaskData, task_seed
+from .solver import SudokuError, generate_cached, solve_cells
 
-__all__ = ["SudokuModel", "load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
+__all__ = ["load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
 
 DIGIT = Discrete(range(1, 10))
 CELL = Discrete(range(81))
@@ -91,43 +91,6 @@ def solve_or_givens(digits: list[int], positions: list[int]) -> tuple[int | None
         for digit, position in zip(digits, positions, strict=True):
             board[position] = digit
         return tuple(board)
-
-
-class SudokuModel(torch.nn.Module):
-    """Board images ``[B, 81, 1, 28, 28]`` -> (digit probabilities, one-hot positions) of the given cells.
-
-    Both are ``padded`` sequences ``[B, 81, 9]`` and ``[B, 81, 81]`` with the number of givens as
-    lengths; given cells come first in board order. ``symbols`` gives the most likely class
-    (0..8 for digits 1..9) of every cell in board layout, -1 on blanks.
-    """
-
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
-
-    @staticmethod
-    def given_mask(images: torch.Tensor) -> torch.Tensor:
-        return images.flatten(2).ne(0).any(dim=2)
-
-    def forward(self, images: torch.Tensor) -> tuple[Any, Any]:
-        batch, cells = images.shape[:2]
-        given = self.given_mask(images)
-        lengths = given.sum(dim=1)
-        probs = self.network(images[given])  # [total givens, 9]
-        # given cells first, in board order: a stable sort of the blank flags
-        order = torch.sort((~given).to(torch.int8), dim=1, stable=True).indices
-        prefix = torch.arange(cells, device=images.device).unsqueeze(0) < lengths.unsqueeze(1)
-        digits = torch.full((batch, cells, probs.shape[1]), 1.0 / probs.shape[1], dtype=probs.dtype, device=images.device)
-        digits = digits.masked_scatter(prefix.unsqueeze(2), probs)
-        positions = torch.nn.functional.one_hot(order, cells).to(probs.dtype)
-        return padded(digits, lengths), padded(positions, lengths)
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        given = self.given_mask(images)
-        out = torch.full(given.shape, -1, dtype=torch.long, device=images.device)
-        out[given] = self.network(images[given]).argmax(dim=1)
-        return out
 
 
 def sudoku_data(
