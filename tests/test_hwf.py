@@ -32,7 +32,7 @@ from blackprop.train import RunConfig, train
 
 def _archive_available() -> bool:
     try:
-        symbol_data.find_symbols_archive(download_missing=False)
+        symbol_data.find_symbols_archive()  # downloads it when it can
     except DataUnavailable:
         return False
     return True

