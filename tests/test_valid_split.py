@@ -29,7 +29,7 @@ def image_keys(data) -> set[bytes]:
 
 def symbols_available() -> bool:
     try:
-        find_symbols_archive()
+        find_symbols_archive(download_missing=False)  # test_hwf downloads it when it can
     except Exception:
         return False
     return True
@@ -134,3 +134,17 @@ def test_unknown_split_and_bad_size_are_refused():
     with pytest.raises(ValueError, match=r"sum2.data\(size=...\): expected an int >= 0, got -1"):
         task.data("train", -1)
 
+
+
+def test_scene_font_fallback_is_printed_and_recorded(monkeypatch):
+    from blackprop.data import scenes
+
+    monkeypatch.delenv("BLACKPROP_SCENE_GLYPHS", raising=False)
+    monkeypatch.delenv("BLACKPROP_SCENE_DATA", raising=False)
+    monkeypatch.setattr(scenes, "emoji_font_path", lambda: None)
+    with pytest.warns(RuntimeWarning, match="no colour emoji font found"):
+        data = get_task("scene").data("test", 5)
+    assert data.source == ("rendered scene stand-ins (not photographs); glyphs: font fallback: random pictograms "
+                           "(no colour emoji font found)")
+    monkeypatch.setenv("BLACKPROP_SCENE_GLYPHS", "shapes")
+    assert get_task("scene").data("test", 5).source.endswith("random pictograms (BLACKPROP_SCENE_GLYPHS=shapes)")

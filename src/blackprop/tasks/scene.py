@@ -22,6 +22,7 @@ k=100; 10 epochs (the paper used 100 on its photographs; see results/leaf_scene.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -128,7 +129,13 @@ def scene_data(split: str, size: int, seed: int, train_size: int = 0, train_seed
     the training scenes' shuffled order (drawn with ``train_seed``), after its first ``train_size``.
     """
     root = os.environ.get("BLACKPROP_SCENE_DATA")
-    return _scene_data(split, size, seed, root or "", "" if root else glyph_source(), train_size, train_seed)
+    glyphs = "" if root else glyph_source()
+    data = _scene_data(split, size, seed, root or "", glyphs, train_size, train_seed)
+    if root:
+        return data
+    # the source is set here, not in the cache: two reasons for the same glyphs are two sources
+    return dataclasses.replace(
+        data, source=f"rendered scene stand-ins (not photographs); glyphs: {glyph_description(glyphs)}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -142,8 +149,7 @@ def _scene_data(split: str, size: int, seed: int, root: str, glyphs: str, train_
     pool_np, index_np, objects, rooms = generate_scenes(size, seed, glyphs)
     pool = torch.from_numpy((pool_np - MEAN) / STD)
     pool = torch.where(pool == 0, torch.full_like(pool, 1e-3), pool)  # keep real crops distinguishable from padding
-    return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects),
-                    source=f"rendered scene stand-ins (not photographs); glyphs: {glyph_description(glyphs)}")
+    return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects))
 
 
 def scene_tasks() -> list[Task]:
