@@ -42,7 +42,7 @@ import pytest
 import torch
 
 import blackprop as bp
-from blackprop import executors
+from blackprop.program import executors
 from blackprop.train import RunConfig
 
 DIGIT = bp.Discrete(range(10))
@@ -189,7 +189,7 @@ def test_hang_in_c_code_kills_and_replaces_the_pool(short_deadline):
             out = program.evaluate(torch.tensor([[0], [1], [2], [3]]))
         assert out.tolist() == [0, 1, bp.FAILED, 3]
         assert program.stats.timeouts == 1 and program.stats.restarts >= 1
-        assert program.executor is not first_pool and not program.executor._broken
+        assert program.executor is not first_pool
         assert program.evaluate(torch.tensor([[4], [5]])).tolist() == [4, 5]  # the fresh pool works
 
 
@@ -226,7 +226,7 @@ def test_dead_worker_pool_is_replaced_and_innocent_calls_retried():
             out = program.evaluate(ALL_DIGITS)
         assert out.tolist() == [0, 1, 2, 3, 4, 5, 6, bp.FAILED, 8, 9]
         assert program.stats.lost == 1 and program.stats.restarts >= 1
-        assert not program.executor._broken  # never left broken for the next batch
+        assert program.evaluate(torch.tensor([[1]])).tolist() == [1]  # never left broken for the next batch
         assert program.cache_size() == 9  # the lost call is not memoised...
         assert program.evaluate(torch.tensor([[8], [9]])).tolist() == [8, 9]
         quiet(program.evaluate, torch.tensor([[7]]))
@@ -237,7 +237,7 @@ def test_users_broken_process_pool_is_replaced():
     pool = cf.ProcessPoolExecutor(2)
     program = bp.Program(die_on_7, (DIGIT,), DIGIT, executor=pool)
     quiet(program.evaluate, ALL_DIGITS)
-    assert program.executor is not pool and not program.executor._broken and program._runner.owned
+    assert program.executor is not pool and program.stats.restarts >= 1
     assert program.evaluate(torch.tensor([[1]])).tolist() == [1]
     program.close()
     pool.shutdown()
@@ -265,7 +265,7 @@ def test_workers_give_the_same_results_and_memo_as_serial():
     expected = serial.evaluate(tuples)
     with bp.Program(add, (DIGIT, DIGIT), bp.Open(), executor=2) as pooled:
         assert torch.equal(pooled.evaluate(tuples), expected)
-        assert pooled._memo == serial._memo and pooled.output.values == serial.output.values
+        assert pooled.state_dict()["memo"] == serial.state_dict()["memo"] and pooled.output.values == serial.output.values
 
 
 def test_dask_cluster_on_loopback_gives_the_same_results():
@@ -280,8 +280,8 @@ def test_dask_cluster_on_loopback_gives_the_same_results():
         assert client.scheduler.address.startswith("tcp://127.0.0.1")
         program = bp.Program(lambda a, b: a + b, (DIGIT, DIGIT), bp.Open(), executor=client, timeout=0.5)
         assert torch.equal(program.evaluate(tuples), expected)
-        assert program._memo == serial._memo and program.output.values == serial.output.values
-        assert executors.executor_parallelism(program.executor) == 2
+        assert program.state_dict()["memo"] == serial.state_dict()["memo"] and program.output.values == serial.output.values
+        assert program.parallelism == 2
         slow = bp.Program(sleep_on_1, (DIGIT,), DIGIT, executor=client, timeout=0.2)
         assert quiet(slow.evaluate, torch.tensor([[1], [2]])).tolist() == [bp.FAILED, 2]
 

@@ -22,7 +22,7 @@ import torch
 from .beliefs import Beliefs
 from .decoding import search_accepted
 from .estimators import ISED, Estimator
-from .program import Program
+from .program import BaseProgram, Program
 from .spaces import OutputSpaceError, Product
 
 __all__ = ["BlackBox"]
@@ -43,7 +43,7 @@ class BlackBox(torch.nn.Module):
 
     def __init__(self, program: Program, estimator: Estimator | None = None, *, seed: int | None = None):
         super().__init__()
-        if not isinstance(program, Program):
+        if not isinstance(program, BaseProgram):
             raise TypeError(f"BlackBox(program, ...): expected a blackprop.Program, got {type(program).__name__}")
         estimator = ISED() if estimator is None else estimator
         if not isinstance(estimator, Estimator):

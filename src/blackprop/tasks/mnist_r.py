@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..batched import BatchedProgram
 from ..data.mnist import load_mnist
 from ..models import LeNet, MNISTNet
-from ..program import Program
+from ..program import BatchedProgram, Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData
 
