@@ -27,9 +27,9 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .program import BatchedProgram
 from .blackbox import BlackBox
 from .estimators import ESTIMATORS, estimator
+from .program import BatchedProgram
 from .spaces import OutputSpaceError
 from .tasks import Task, TaskData, get_task
 

@@ -23,8 +23,11 @@ Example:
     >>> from blackprop.spaces import Discrete
     >>> digit = Discrete(range(10))
     >>> never = Program(lambda a: 1 / 0, (digit,), digit, max_failed_batches=2)
-    >>> import warnings; warnings.simplefilter("ignore")
-    >>> never.evaluate(torch.tensor([[1], [2]])).tolist()
+    >>> import warnings
+    >>> with warnings.catch_warnings():  # the first failure of each kind is reported with a warning
+    ...     warnings.simplefilter("ignore")
+    ...     first = never.evaluate(torch.tensor([[1], [2]]))
+    >>> first.tolist()
     [-1, -1]
     >>> never.evaluate(torch.tensor([[3]]))
     Traceback (most recent call last):
@@ -66,7 +69,7 @@ class ProgramStats:
     ``queries`` is the sample budget an estimator spends (k per example for ISED, say); ``calls``
     is what the program really executed after the memo and the per-call deduplication.
 
-    ``failures`` counts failed samples; of them ``timeouts`` were too slow, ``transient`` raised a
+    ``failures`` counts failed calls (a memo hit on a failed tuple is not counted again); of them ``timeouts`` were too slow, ``transient`` raised a
     transient error and ``lost`` were lost with a dead worker (the last two never memoised);
     ``restarts`` counts process pools replaced after a worker died; ``errors`` holds the first
     message of each failure kind.
@@ -131,7 +134,7 @@ class BaseProgram(ABC):
         self.fn = fn
         self.inputs: tuple[Discrete | Sequence, ...] = spaces
         self.output = output
-        self.name: str = name or getattr(fn, "__name__", "program")
+        self.name: str = name or str(getattr(fn, "__name__", "program"))
         self.max_failed_batches = max_failed_batches
         self.stats = ProgramStats()
         self._layout: list[tuple[int, int, Discrete | Sequence]] = []
@@ -154,7 +157,7 @@ class BaseProgram(ABC):
         """Output index of each tuple (``[..., V]`` -> ``[...]``, ``[..., m]`` for Product outputs), -1 where it failed."""
 
     # --- plumbing ---------------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default no-op, not an abstract method
         """Release what the program started (a no-op unless it runs calls on a pool it created)."""
 
     def __enter__(self) -> BaseProgram:

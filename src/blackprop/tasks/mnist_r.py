@@ -133,7 +133,7 @@ def digit_task(
 
     def make_program() -> Program:
         if batched:
-            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)
+            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # type: ignore[return-value]  # hints want BaseProgram
         return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # all 10^4 tuples of sum4 fit
 
     def make_model() -> torch.nn.Module:
