@@ -3,10 +3,11 @@
 | fault | what blackprop does |
 |---|---|
 | program raises | failed sample (index -1), counted, warned once per kind, memoised; serial or in a pool |
+| program raises a transient error, times out once, fails on every sample batch after batch | see tests/test_program_policy.py |
 | program calls sys.exit() | failed sample ("called sys.exit"), training goes on |
 | program hangs (time.sleep) | per-call timeout -> failed sample: SIGALRM on a main thread, a watched daemon thread off it, SIGALRM inside process-pool workers, watched threads in thread pools and dask workers |
 | program swallows the timeout with `except Exception` | still a timeout (ProgramTimeout is a BaseException) |
-| program hangs in C code that ignores signals, in a process pool | the hard deadline kills that pool, a fresh pool replaces it, the call is a timeout |
+| program hangs in C code that ignores signals, in a process pool | the hard deadline kills that pool's workers (by the pids they reported at start-up), a fresh pool replaces it, the call is a timeout |
 | program returns None, NaN (float, numpy, tensor) | failed sample; an Open space does not grow a NaN column |
 | program returns a wrong type (str, list, dict, tensor, unpicklable) | failed sample naming the value |
 | worker process dies (os._exit) | the pool is replaced (never left broken), unfinished calls are retried once one per task; a call that kills its worker twice is "lost": failed now, not memoised, retried when sampled again |
@@ -284,6 +285,9 @@ def test_dask_cluster_on_loopback_gives_the_same_results():
         assert program.parallelism == 2
         slow = bp.Program(sleep_on_1, (DIGIT,), DIGIT, executor=client, timeout=0.2)
         assert quiet(slow.evaluate, torch.tensor([[1], [2]])).tolist() == [bp.FAILED, 2]
+        with bp.Program(add, (DIGIT, DIGIT), bp.Open(), executor=f"dask:{client.scheduler.address}") as by_spec:
+            assert torch.equal(by_spec.evaluate(tuples), expected) and by_spec.parallelism == 2
+        assert by_spec.executor is None and client.status == "running"  # its own client closed, the cluster kept
 
 
 # --- validation -------------------------------------------------------------------------------------
