@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, final
 
 __all__ = ["BOOL_FALSE", "BOOL_TRUE", "SettingError", "parse_value"]
 
@@ -32,6 +32,7 @@ BOOL_FALSE = ("false", "no", "off", "0")
 _NAMES = {bool: "a bool (true/false, yes/no, on/off, 1/0)", int: "an int", float: "a number", str: "a string"}
 
 
+@final
 class SettingError(ValueError):
     """A setting's text does not parse to its declared type, or is not one of its choices."""
 

@@ -45,7 +45,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -57,10 +57,12 @@ __all__ = ["FAILED", "BaseProgram", "ProgramFailedError", "ProgramStats"]
 FAILED = -1
 
 
+@final
 class ProgramFailedError(RuntimeError):
     """``max_failed_batches`` consecutive ``evaluate`` calls gave no successful sample."""
 
 
+@final
 @dataclass
 class ProgramStats:
     """Counters over the program's life: ``queries`` tuples asked for, ``calls`` run fn, ``hits``

@@ -16,7 +16,7 @@ failed sample, counted (in ``stats.transient`` too for a transient error), warne
 naming the program and the batch, and ``max_failed_batches`` consecutive failed batches raise
 ``ProgramFailedError``. Returning the wrong number of values is a contract error (``ValueError``).
 
-``python -m blackprop.program.batched`` prints the speed of both on 200,000 sums of 16 digits.
+``python -m blackprop.program`` prints the speed of both on 200,000 sums of 16 digits.
 
 Example:
     >>> import torch
@@ -161,9 +161,3 @@ def speed(num_digits: int = 16, count: int = 200_000, seed: int = 0) -> dict[str
         rates[label] = count / (time.perf_counter() - began)
     return rates
 
-
-if __name__ == "__main__":
-    torch.set_num_threads(1)
-    rates = speed()
-    print(f"sum16, 200,000 tuples: Program {rates['program']:,.0f}/s, BatchedProgram {rates['batched']:,.0f}/s, "
-          f"ratio {rates['batched'] / rates['program']:.0f}x")

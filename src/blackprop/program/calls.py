@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, final
 
 __all__ = [
     "OK", "ERROR", "TRANSIENT", "TIMEOUT", "LOST", "Outcome", "ProgramTimeout", "TRANSIENT_ERRORS",
@@ -41,6 +41,7 @@ __all__ = [
 OK, ERROR, TRANSIENT, TIMEOUT, LOST = "ok", "error", "transient", "timeout", "lost"
 
 
+@final
 class Outcome(NamedTuple):
     """The record of one call: ``status`` (ok, error, transient, timeout, lost) and ``value`` (the
     returned value for ok, a message for error, transient and lost, None for timeout)."""
@@ -49,12 +50,14 @@ class Outcome(NamedTuple):
     value: Any
 
 
+@final
 class ProgramTimeout(BaseException):
     """Raised inside fn by SIGALRM; a BaseException so that fn's own ``except Exception`` cannot swallow it."""
 
 
 class TransientProgramError(Exception):
-    """Raise it from a program (or an LLM client) for a failure that may pass: an endpoint answering
+    """Raise it (or a subclass: the one open class here, the base of transient errors) from a
+    program or an LLM client for a failure that may pass: an endpoint answering
     5xx/429 past its retries, a spent budget, a lost connection. The tuple is counted as failed
     now, never memoised nor saved in ``state_dict()``, and asked again the next time it is sampled.
 

@@ -41,7 +41,7 @@ import pickle
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 from ..settings import SettingError, parse_value
 from .calls import LOST, TIMEOUT, Outcome, guarded_call, run_chunk
@@ -87,6 +87,7 @@ def _report_pid(queue: Any) -> None:
     queue.put(os.getpid())
 
 
+@final
 class ExecutorRunner:
     """Runs lists of calls on one executor, replacing a broken process pool and retrying once.
 
