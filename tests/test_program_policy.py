@@ -1,11 +1,13 @@
-"""The program layer's failure policy and public state (issue 20 rows of blackprop.program):
+"""The program layer's failure policy, public state and input validation (issue 20 rows of blackprop.program):
 transient failures are not memoised, timeouts get one more chance, a program failing batch after
 batch stops with a clear error, BatchedProgram follows the same policy, state_dict round-trips,
 executor specs, pickling, final classes and the typed settings parser."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import io
+import math
 import time
 import warnings
 
@@ -19,6 +21,10 @@ from blackprop.settings import SettingError, parse_value
 DIGIT = bp.Discrete(range(10))
 SUMS = bp.Discrete(range(19))
 ALL = torch.arange(10).unsqueeze(1)
+
+
+def identity(a):
+    return a
 
 
 def add(a, b):
@@ -273,3 +279,78 @@ def test_numbers_strings_and_choices():
     assert parse_value("normalize", "l2", str, choices=("l1", "l2")) == "l2"
     with pytest.raises(SettingError, match="setting 'normalize': expected one of l1, l2, got 'L3'"):
         parse_value("normalize", "L3", str, choices=("l1", "l2"))
+
+
+# --- memo consistency across executors -------------------------------------------------------------
+def test_workers_give_the_same_results_and_memo_as_serial():
+    tuples = torch.randint(0, 10, (300, 2), generator=torch.Generator().manual_seed(0))
+    serial = bp.Program(add, (DIGIT, DIGIT), bp.Open())
+    expected = serial.evaluate(tuples)
+    with bp.Program(add, (DIGIT, DIGIT), bp.Open(), executor=2) as pooled:
+        assert torch.equal(pooled.evaluate(tuples), expected)
+        assert pooled.state_dict()["memo"] == serial.state_dict()["memo"] and pooled.output.values == serial.output.values
+
+
+def test_dask_cluster_on_loopback_gives_the_same_results():
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    tuples = torch.randint(0, 10, (200, 2), generator=torch.Generator().manual_seed(1))
+    serial = bp.Program(add, (DIGIT, DIGIT), bp.Open())
+    expected = serial.evaluate(tuples)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert client.scheduler.address.startswith("tcp://127.0.0.1")
+        program = bp.Program(lambda a, b: a + b, (DIGIT, DIGIT), bp.Open(), executor=client, timeout=0.5)
+        assert torch.equal(program.evaluate(tuples), expected)
+        assert program.state_dict()["memo"] == serial.state_dict()["memo"] and program.output.values == serial.output.values
+        assert program.parallelism == 2
+        slow = bp.Program(sleep_on_1, (DIGIT,), DIGIT, executor=client, timeout=0.2)
+        assert quiet(slow.evaluate, torch.tensor([[1], [2]])).tolist() == [bp.FAILED, 2]
+        with bp.Program(add, (DIGIT, DIGIT), bp.Open(), executor=f"dask:{client.scheduler.address}") as by_spec:
+            assert torch.equal(by_spec.evaluate(tuples), expected) and by_spec.parallelism == 2
+        assert by_spec.executor is None and client.status == "running"  # its own client closed, the cluster kept
+
+
+# --- validation -------------------------------------------------------------------------------------
+def test_wrong_arity_is_refused_at_construction():
+    with pytest.raises(TypeError, match=r"identity\(a\) cannot be called with 2 positional argument"):
+        bp.Program(identity, (DIGIT, DIGIT), DIGIT)
+    bp.Program(lambda *digits: sum(digits), (DIGIT,) * 4, bp.Discrete(range(37)))  # *args is fine
+    bp.Program(max, (DIGIT, DIGIT), DIGIT)  # builtins without a signature are not checked
+
+
+def test_tuples_outside_the_spaces_are_refused():
+    program = bp.Program(add, (DIGIT, DIGIT), SUMS)
+    with pytest.raises(ValueError, match=r"index 10 in column 1, outside 0..9"):
+        program.evaluate(torch.tensor([[1, 10]]))
+    with pytest.raises(ValueError, match=r"index -1 in column 0, outside 0..9;"):
+        program.evaluate(torch.tensor([[-1, 2]]))  # -1 is padding, allowed on Sequence positions only
+    with pytest.raises(TypeError, match="integer class indices"):
+        program.evaluate(torch.tensor([[1.0, 2.0]]))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, math.inf, "1"])
+def test_bad_timeouts(timeout):
+    with pytest.raises(ValueError, match="timeout"):
+        bp.Program(identity, (DIGIT,), DIGIT, timeout=timeout)
+
+
+@pytest.mark.parametrize("executor", ["threads", 0, 2.5, object()])
+def test_bad_executors(executor):
+    with pytest.raises(ValueError, match="executor"):
+        bp.Program(identity, (DIGIT,), DIGIT, executor=executor)
+
+
+@pytest.mark.parametrize("spec", ["process:0", "process:x", "dask", "cluster:3", "serial:2"])
+def test_bad_executor_specs(spec):
+    with pytest.raises(ValueError, match=f"executor '{spec}'"):
+        parse_executor_spec(spec)
+
+
+def test_use_executor_keeps_the_memo():
+    program = bp.Program(add, (DIGIT, DIGIT), SUMS)
+    program.evaluate(torch.tensor([[1, 2]]))
+    program.use_executor(cf.ThreadPoolExecutor(1))
+    assert program.evaluate(torch.tensor([[1, 2], [3, 4]])).tolist() == [3, 7]
+    assert program.stats.calls == 2 and program.stats.hits == 1
