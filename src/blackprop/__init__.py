@@ -8,7 +8,6 @@
 """
 
 from . import models
-from .batched import BatchedProgram
 from .beliefs import Beliefs
 from .blackbox import BlackBox
 from .estimators import (
@@ -25,7 +24,7 @@ from .estimators import (
     estimator,
     parse_estimator_settings,
 )
-from .program import FAILED, Program, ProgramStats
+from .program import FAILED, BatchedProgram, Program, ProgramFailedError, ProgramStats, TransientProgramError
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
 
@@ -50,7 +49,9 @@ __all__ = [
     "Product",
     "BatchedProgram",
     "Program",
+    "ProgramFailedError",
     "ProgramStats",
+    "TransientProgramError",
     "REINFORCE",
     "SEMIRINGS",
     "Semiring",

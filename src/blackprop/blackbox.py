@@ -32,7 +32,7 @@ import torch
 from .beliefs import Beliefs
 from .decoding import search_accepted
 from .estimators import ISED, Estimator
-from .program import Program
+from .program import BaseProgram
 from .spaces import OutputSpaceError, Product
 
 __all__ = ["BlackBox"]
@@ -57,14 +57,14 @@ class BlackBox(torch.nn.Module):
 
     def __init__(
         self,
-        program: Program,
+        program: BaseProgram,
         estimator: Estimator | None = None,
         *,
         seed: int | torch.Generator | None = None,
         from_logits: bool = False,
     ):
         super().__init__()
-        if not isinstance(program, Program):
+        if not isinstance(program, BaseProgram):
             raise TypeError(f"BlackBox(program, ...): expected a blackprop.Program, got {type(program).__name__}")
         estimator = ISED() if estimator is None else estimator
         if not isinstance(estimator, Estimator):

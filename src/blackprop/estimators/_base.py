@@ -32,7 +32,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..settings import SettingError, coerce
 
 __all__ = [
@@ -110,7 +110,7 @@ class Estimator(ABC):
     def check(self) -> None:  # noqa: B027 (a hook: most estimators have no cross-field rule)
         """Rules across fields (each field's own constraint is already checked)."""
 
-    def build(self, program: Program) -> torch.nn.Module | None:
+    def build(self, program: BaseProgram) -> torch.nn.Module | None:
         """Learned state this estimator needs (None for most)."""
         return None
 
@@ -119,7 +119,7 @@ class Estimator(ABC):
         return int(getattr(self, "num_samples", 1))
 
     def forward(
-        self, program: Program, beliefs: Beliefs, *, generator: torch.Generator | None, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, *, generator: torch.Generator | None, state: Any
     ) -> torch.Tensor:
         """The share of ``forward_samples`` fresh tuples per example giving each output."""
         drawn = draw(program, beliefs, self.forward_samples(beliefs), generator)
@@ -128,7 +128,7 @@ class Estimator(ABC):
     @abstractmethod
     def loss(
         self,
-        program: Program,
+        program: BaseProgram,
         beliefs: Beliefs,
         target: torch.Tensor,
         *,
@@ -157,7 +157,7 @@ class Draws(NamedTuple):
 
 
 def draw(
-    program: Program, beliefs: Beliefs, num_samples: int, generator: torch.Generator | None, exploration: float = 0.0
+    program: BaseProgram, beliefs: Beliefs, num_samples: int, generator: torch.Generator | None, exploration: float = 0.0
 ) -> Draws:
     """Sample ``num_samples`` tuples per example, run the program on them, and score them."""
     tuples = beliefs.sample(num_samples, generator, exploration)

@@ -46,7 +46,7 @@ from torch import nn
 
 from .._math import safe_log
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..spaces import Discrete, Sequence
 from ._base import Estimator, at_least, nll_of_target, positive, setting, value_with_gradient
 
@@ -80,7 +80,7 @@ class ANeSI(Estimator):
     name: ClassVar[str] = "anesi"
     differentiable_forward: ClassVar[bool] = True
 
-    def build(self, program: Program) -> Surrogate:
+    def build(self, program: BaseProgram) -> Surrogate:
         if not isinstance(program.output, Discrete):
             raise ValueError(
                 f"ANeSI: program {program.name!r} has output space {program.output!r}, but A-NeSI needs a "
@@ -93,11 +93,11 @@ class ANeSI(Estimator):
                  for _ in range(s.max_len if isinstance(s, Sequence) else 1)]
         return Surrogate(sizes, program.output.size, self.hidden_size, self.num_layers, self.num_beliefs)
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return surrogate_of(state).log_q(beliefs.probs, beliefs.valid).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         q = surrogate_of(state)
         q.remember(beliefs.probs.detach(), beliefs.valid)

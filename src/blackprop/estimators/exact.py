@@ -24,7 +24,7 @@ from typing import Any, ClassVar, final
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..semirings import SEMIRINGS
 from ._base import Estimator, nll_of_target, positive, setting
 
@@ -45,7 +45,7 @@ class Exact(Estimator):
     name: ClassVar[str] = "exact"
     differentiable_forward: ClassVar[bool] = True
 
-    def log_probs(self, program: Program, beliefs: Beliefs) -> torch.Tensor:
+    def log_probs(self, program: BaseProgram, beliefs: Beliefs) -> torch.Tensor:
         """log p(y) ``[B, |outputs|]``."""
         sizes = beliefs.sizes.tolist()
         patterns, group = torch.unique(beliefs.valid, dim=0, return_inverse=True)
@@ -72,11 +72,11 @@ class Exact(Estimator):
             result = result.index_copy(0, rows, log_p)
         return result
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return self.log_probs(program, beliefs).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 

@@ -41,7 +41,7 @@ from typing import Any, ClassVar, final
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ._base import Estimator, choice, positive, setting
 from .reinforce import OBJECTIVES, objective_loss, rewards
 
@@ -77,7 +77,7 @@ class IndeCateR(Estimator):
         return self.num_samples * (1 if self.variant == "shared" else beliefs.num_variables)
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         return indecater_loss(program, beliefs, target, self.draw(beliefs, generator), self.objective)
 
@@ -88,7 +88,7 @@ def IndeCateRPlus(num_samples: int = 100, objective: str = "log") -> IndeCateR: 
 
 
 def indecater_loss(
-    program: Program, beliefs: Beliefs, target: torch.Tensor, blocks: torch.Tensor, objective: str
+    program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, blocks: torch.Tensor, objective: str
 ) -> torch.Tensor:
     """The IndeCateR loss from sample blocks ``[B, D, N, V]`` (block d is the one variable d is swept in)."""
     B, D, N, V = blocks.shape

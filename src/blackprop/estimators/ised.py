@@ -64,7 +64,7 @@ import torch
 
 from .._math import log1mexp
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..semirings import SEMIRINGS
 from ._base import Estimator, between, choice, nll_of_target, pad_outputs, positive, setting
 
@@ -117,7 +117,7 @@ class ISED(Estimator):
                 f"and dedup=False (every draw counted), got semiring={self.semiring!r}, dedup={self.dedup!r}"
             )
 
-    def log_summary(self, program: Program, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
+    def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
         tuples = beliefs.sample(self.num_samples, generator, self.exploration)
         if self.site_exploration > 0:
@@ -146,7 +146,7 @@ class ISED(Estimator):
         return max(1, round(self.site_exploration * self.num_samples)) if self.site_exploration > 0 else 0
 
     def summarise(
-        self, program: Program, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor
+        self, program: BaseProgram, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor
     ) -> torch.Tensor:
         """Aggregate given tuples ``[B, k, V]`` with program outputs ``[B, k]`` into normalised log w."""
         ring = SEMIRINGS[self.semiring]
@@ -167,11 +167,11 @@ class ISED(Estimator):
         log_w = ring.aggregate(scores, outputs, program.output.size)
         return normalise(log_w, how)
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return self.log_summary(program, beliefs, generator).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         log_q = self.log_summary(program, beliefs, generator)
         target = target.to(log_q.device)

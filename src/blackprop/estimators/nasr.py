@@ -27,7 +27,7 @@ from typing import Any, ClassVar, final
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ._base import Estimator, draw, greater_than, setting, value_with_gradient
 from .reinforce import rewards
 
@@ -48,7 +48,7 @@ class NASR(Estimator):
     name: ClassVar[str] = "nasr"
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         drawn = draw(program, beliefs, 1, generator)  # one tuple per example
         reward = rewards(drawn.outputs, target).squeeze(1).to(beliefs.probs.dtype)  # [B]

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, final
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..spaces import output_matches
 from ._base import Estimator, choice, draw, positive, setting, value_with_gradient
 
@@ -71,7 +71,7 @@ class REINFORCE(Estimator):
             )
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         drawn = draw(program, beliefs, self.num_samples, generator)
         reward = rewards(drawn.outputs, target)  # [B, k]

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..program import Program
+from ..program import BaseProgram
 
 __all__ = ["SPLITS", "Defaults", "Task", "TaskData", "task_seed"]
 
@@ -90,7 +90,7 @@ class Task:
 
     name: str
     description: str
-    make_program: Callable[[], Program]
+    make_program: Callable[[], BaseProgram]
     make_model: Callable[[], torch.nn.Module]
     load_data: Callable[..., TaskData]
     defaults: Defaults = field(default_factory=Defaults)

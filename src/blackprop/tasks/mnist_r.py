@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..batched import BatchedProgram
 from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
 from ..models import DigitsModel, LeNet, MNISTNet
-from ..program import Program
+from ..program import BaseProgram, BatchedProgram, Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData
 
@@ -111,9 +110,9 @@ def digit_task(
     """A task whose program reads ``num_digits`` MNIST digits; ``batched``: ``fn`` works on tensors of
     digits too, and the task's program is a ``BatchedProgram`` (one call per batch, no memo)."""
 
-    def make_program() -> Program:
+    def make_program() -> BaseProgram:
         if batched:
-            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)
+            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # hints want BaseProgram
         return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # all 10^4 tuples of sum4 fit
 
     def make_model() -> torch.nn.Module:
