@@ -25,6 +25,7 @@ from .estimators import (
     TooLargeToEnumerate,
     estimator,
 )
+from .explain.compute import explain
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
@@ -58,6 +59,7 @@ __all__ = [
     "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
+    "explain",
     "models",
     "output_matches",
     "padded",
