@@ -264,7 +264,7 @@ def run(key: str, context: Context, settings: dict[str, Any]) -> dict[str, Any]:
     if key == "ised-paper":
         return ised(context, ISED(num_samples=k, semiring=semiring, normalize="l2", loss_fn="bce"))
     if key in ("reinforce", "reinforce-loo"):
-        baseline = "leave-one-out" if key == "reinforce-loo" and k >= 2 else "none"
+        baseline = "leave-one-out" if key == "reinforce-loo" else "none"
         return score_function(context, REINFORCE(num_samples=k, baseline=baseline))
     if key == "indecater":
         return indecater(context, IndeCateR(num_samples=n))
