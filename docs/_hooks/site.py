@@ -6,7 +6,7 @@
   ``--strict`` fails on our own pages' links, never on a results file's). With no results at all,
   ``results/index.md`` says so.
 * ``explain/page.html``: the self-contained page of ``blackprop explain --export`` (methods and
-  gallery), embedded by ``explain.md`` and ``gallery.md``.
+  gallery, three draws), embedded by ``explain.md`` and ``gallery.md``.
 """
 
 from __future__ import annotations
@@ -85,7 +85,12 @@ def results_index(sources: list[tuple[str, Path]]) -> str:
 
 
 def explain_page() -> str:
+    """The exported page; ``BLACKPROP_EXPLAIN_PAGE`` names one already exported (the browser tests reuse theirs)."""
+    import os
     import tempfile
+
+    if os.environ.get("BLACKPROP_EXPLAIN_PAGE"):
+        return Path(os.environ["BLACKPROP_EXPLAIN_PAGE"]).read_text(encoding="utf-8")
 
     from blackprop.explain.server import export_page
 
