@@ -34,7 +34,7 @@ from ..blackbox import BlackBox
 from ..program import Program
 from ..spaces import Discrete
 from . import methods as m
-from .methods import jsonable
+from .methods import jsonable, sizes
 
 __all__ = ["DEFAULT_PROBS", "Explanation", "blog_program", "explain", "jsonable", "method_keys"]
 
@@ -72,7 +72,7 @@ def blog_program() -> Program:
     return Program(blog_add, inputs=(digit, digit), output=Discrete(range(5)), name="a+b (digits 0-2)")
 
 
-class Explanation(dict):  # type: ignore[type-arg]
+class Explanation(dict[str, Any]):
     """The data of ``bp.explain`` (a dict); in a notebook it displays as the explain page."""
 
     def to_json(self) -> str:
@@ -185,7 +185,7 @@ def check_program(program: Program) -> None:
             "explain needs Discrete inputs and a Discrete output (the tasks with small discrete inputs, "
             "e.g. sum2, mult2, leaf-dt)"
         )
-    size = math.prod(s.size for s in program.inputs)
+    size = math.prod(sizes(program))
     if size > MAX_TUPLES:
         raise ValueError(
             f"explain: program {program.name!r} has {size:,} input tuples, above {MAX_TUPLES:,}; exact "
@@ -201,11 +201,11 @@ def leaf_probabilities(program: Program, probs: SequenceABC[Any]) -> list[torch.
             "probability vector(s) were given; pass one per input, in order"
         )
     leaves = []
-    for position, (space, value) in enumerate(zip(program.inputs, probs, strict=True)):
+    for position, (size, value) in enumerate(zip(sizes(program), probs, strict=True)):
         tensor = torch.as_tensor(value, dtype=torch.float64).detach().reshape(-1)
-        if tensor.shape[0] != space.size:
+        if tensor.shape[0] != size:
             raise ValueError(
-                f"explain: input {position} has {space.size} classes but {tensor.shape[0]} probabilities "
+                f"explain: input {position} has {size} classes but {tensor.shape[0]} probabilities "
                 f"were given ({tensor.tolist()}); give one per class"
             )
         leaves.append(tensor.clone().requires_grad_(True))

@@ -52,7 +52,7 @@ def png_data_uri(image: torch.Tensor, scale: int = 1) -> str:
     array = pixels.permute(1, 2, 0).numpy() if pixels.dim() == 3 else pixels.numpy()
     picture = Image.fromarray(array, mode="RGB" if pixels.dim() == 3 else "L")
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -22,8 +22,9 @@ from ..blackbox import BlackBox
 from ..estimators import ISED, NASR, REINFORCE, ANeSI, Estimator, Exact, IndeCateR, IndeCateRPlus
 from ..program import Program
 from ..semirings import semiring as get_semiring
+from ..spaces import Discrete
 
-__all__ = ["Context", "all_tuples", "exact", "generic", "jsonable", "run", "top_k"]
+__all__ = ["Context", "all_tuples", "sizes", "exact", "generic", "jsonable", "run", "top_k"]
 
 MAX_TERMS = 200
 
@@ -177,11 +178,12 @@ def indecater(context: Context, estimator: IndeCateR | IndeCateRPlus) -> dict[st
     blocks = estimator.draw(beliefs, context.generator())[0]  # [D, N, V]
     D, N, _ = blocks.shape
     target = int(context.target_index.item())
-    samples, terms = [], []
+    samples: list[dict[str, Any]] = []
+    terms: list[dict[str, Any]] = []
     for d in range(D):
         for s, row in enumerate(blocks[d].tolist()):
             samples.append({"tuple": row, "output": context.evaluate(torch.tensor([row]))[0], "block": d, "index": s})
-        for c in range(context.program.inputs[d].size):
+        for c in range(sizes(context.program)[d]):
             swept = blocks[d].clone()
             swept[:, d] = c
             outputs = context.evaluate(swept)
@@ -306,4 +308,9 @@ def jsonable(value: Any) -> Any:
 
 def all_tuples(program: Program) -> torch.Tensor:
     """Every input tuple ``[M, V]`` in lexicographic order."""
-    return torch.tensor(list(itertools.product(*(range(s.size) for s in program.inputs))), dtype=torch.long)
+    return torch.tensor(list(itertools.product(*(range(n) for n in sizes(program)))), dtype=torch.long)
+
+
+def sizes(program: Program) -> list[int]:
+    """Class count of every input (Sequence inputs count their element's classes; explain rejects them)."""
+    return [s.size if isinstance(s, Discrete) else s.element.size for s in program.inputs]

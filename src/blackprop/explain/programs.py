@@ -14,7 +14,9 @@ from typing import Any
 import torch
 
 from ..program import Program
+from ..spaces import Discrete
 from .compute import DEFAULT_PROBS, DEFAULT_TARGET, blog_program, check_program
+from .methods import sizes
 
 __all__ = ["BLOG", "default_example", "offered_programs", "program_named", "rescaled"]
 
@@ -53,12 +55,12 @@ def default_example(key: str, program: Program) -> tuple[list[list[float]], Any]
         return [list(p) for p in DEFAULT_PROBS], DEFAULT_TARGET
     generator = torch.Generator().manual_seed(zlib.crc32(key.encode()))
     probs = []
-    for space in program.inputs:
-        p = torch.softmax(1.5 * torch.randn(space.size, generator=generator, dtype=torch.float64), 0)
+    for size in sizes(program):
+        p = torch.softmax(1.5 * torch.randn(size, generator=generator, dtype=torch.float64), 0)
         probs.append(rescaled([round(x, 2) for x in p.tolist()], int(p.argmax()), None))
     best = torch.tensor([[int(torch.tensor(p).argmax()) for p in probs]])
     index = int(program.evaluate(best)[0])
-    return probs, program.output.values[index]  # type: ignore[union-attr]
+    return probs, program.output.values[index] if isinstance(program.output, Discrete) else None
 
 
 def rescaled(row: list[float], index: int, value: float | None) -> list[float]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..spaces import Discrete
 from .compute import Explanation, explain
 from .page import render_page
 from .programs import BLOG, default_example, offered_programs, program_named, rescaled
@@ -49,7 +50,7 @@ def explain_request(body: dict[str, Any]) -> Explanation:
             probs[v] = rescaled(probs[v], c, value)
     if body.get("target_index") is not None:
         index = int(body["target_index"])
-        values = program.output.values  # type: ignore[union-attr]
+        values = program.output.values if isinstance(program.output, Discrete) else []
         if not 0 <= index < len(values):
             raise ValueError(f"target_index: give 0 to {len(values) - 1}, got {index}")
         target = values[index]
