@@ -14,9 +14,12 @@ The numbers come from the library's estimators through ``bp.BlackBox``; this mod
 them out. Example (the ISED blog post's: a=1, b=2, y=3):
 
     >>> import torch, blackprop as bp
-    >>> data = bp.explain(None, torch.tensor([.1, .6, .3]), torch.tensor([.2, .1, .7]), target=3)
+    >>> data = bp.explain(None, torch.tensor([.1, .6, .3]), torch.tensor([.2, .1, .7]), target=3,
+    ...                   methods=["exact", "ised"], num_samples=5, seed=0)
     >>> [round(v, 2) for v in data["methods"]["exact"]["output"]]
     [0.02, 0.13, 0.19, 0.45, 0.21]
+    >>> [s["tuple"] for s in data["methods"]["ised"]["samples"]][:2], len(data["methods"]["ised"]["gradient"])
+    ([[2, 2], [2, 0]], 2)
 """
 
 from __future__ import annotations
