@@ -256,7 +256,8 @@ function renderGallery() {
   }
   $("gallery-note").textContent = gallery.note;
   grid.replaceChildren(...gallery.tasks.map((task, i) => el("div", { class: "thumb", "data-task": task.name, onclick: () => openTask(i) },
-    el("img", { src: task.thumbnail, alt: task.name }), el("div", {}, el("b", {}, task.name)), el("div", { class: "note" }, task.description))));
+    task.thumbnail ? el("img", { src: task.thumbnail, alt: task.name }) : el("div", { class: "note" }, "no data here"),
+    el("div", {}, el("b", {}, task.name)), el("div", { class: "note" }, task.description))));
 }
 function openTask(i) {
   const task = gallery.tasks[i];
