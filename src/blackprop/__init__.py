@@ -24,6 +24,7 @@ from .estimators import (
     estimator,
     parse_estimator_settings,
 )
+from .explain.compute import explain
 from .program import FAILED, BatchedProgram, Program, ProgramFailedError, ProgramStats, TransientProgramError
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
@@ -59,6 +60,7 @@ __all__ = [
     "TooLargeToEnumerate",
     "estimator",
     "parse_estimator_settings",
+    "explain",
     "models",
     "output_matches",
     "padded",
