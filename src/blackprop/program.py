@@ -166,6 +166,10 @@ class Program:
 
     def use_executor(self, executor: Any) -> Program:
         """Run calls on another executor from now on (same forms as ``executor=``); the memo is kept."""
+        if isinstance(executor, str):  # shim: the core branch's spec strings ("process:4")
+            from .executors import executor_from_spec
+
+            executor = executor_from_spec(executor)
         runner = ExecutorRunner(executor, self.fn)
         self._runner.close()
         self._runner = runner
@@ -202,6 +206,22 @@ class Program:
 
     def cache_size(self) -> int:
         return len(self._memo)
+
+    def state_dict(self) -> dict[str, Any]:
+        """shim (core branch): memo, open-space values and stats, for checkpoints."""
+        import dataclasses
+
+        return {"memo": dict(self._memo), "values": list(getattr(self.output, "values", ())),
+                "stats": dataclasses.asdict(self.stats)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """shim (core branch): the inverse of ``state_dict``."""
+        if getattr(self.output, "is_open", False):
+            for value in state["values"]:
+                self.output.index(value)
+        self._memo.update(state["memo"])
+        for key, value in state["stats"].items():
+            setattr(self.stats, key, value)
 
     def clear_cache(self) -> None:
         self._memo.clear()

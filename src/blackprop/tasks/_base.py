@@ -45,6 +45,7 @@ class Defaults:
     num_samples: int = 100
     train_size: int = 5000
     test_size: int = 500
+    valid_size: int = 500  # shim (data branch)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TaskData:
     index: torch.Tensor
     labels: list[Any]
     symbols: torch.Tensor | None = None
+    source: str | None = None  # shim (data branch): which data source the examples came from
 
     def __len__(self) -> int:
         return self.index.shape[0]
@@ -86,6 +88,8 @@ class Task:
 
     def data(self, split: str, size: int) -> TaskData:
         """The ``split`` examples, fixed by the task's own seed (never the run's)."""
+        if split == "valid":  # shim (data branch): test-pool examples under another seed, NOT disjoint
+            return self.load_data("test", size, task_seed(self.name, split, self.data_seed))
         return self.load_data(split, size, task_seed(self.name, split, self.data_seed))
 
 
