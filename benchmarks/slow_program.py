@@ -29,7 +29,7 @@ import torch
 
 from blackprop import Discrete, Program
 from blackprop.tasks import get_task, register_task
-from blackprop.train import RunConfig, train
+from blackprop.run import RunConfig, train
 
 SLEEP_S = 0.005
 DIGIT = Discrete(range(10))

@@ -26,7 +26,7 @@ from blackprop.tasks.hwf import (
     load_hwf_original,
     make_hwf_program,
 )
-from blackprop.train import RunConfig, train
+from blackprop.run import RunConfig, train
 
 
 def _archive_available() -> bool:

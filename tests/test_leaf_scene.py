@@ -17,7 +17,7 @@ from blackprop.llm.local_server import LocalChatServer, scripted_responder
 from blackprop.tasks import get_task
 from blackprop.tasks.leaf import LeafModel, decision_tree, features_in_prompt, leaf_prompt
 from blackprop.tasks.scene import SceneModel, objects_in_prompt, scene_prompt
-from blackprop.train import RunConfig, train
+from blackprop.run import RunConfig, train
 
 torch.set_num_threads(1)
 

@@ -35,7 +35,7 @@ class Defaults:
     ``add-mod-3`` and ``count-3-4`` keep 1e-4 too: at 1e-3 they collapsed to a constant output
     (32.8% and 17.0%, seed 0 in ``results/mnist_r.jsonl``).
     Pass ``--lr 1e-4`` for the paper's setting everywhere. ``lr_schedule`` is "constant" (the paper's)
-    or "cosine" (see ``blackprop.train.epoch_lr``).
+    or "cosine" (see ``blackprop.run.config.epoch_lr``).
     """
 
     epochs: int = 10

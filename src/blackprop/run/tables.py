@@ -1,12 +1,8 @@
-"""Markdown tables and PNG plots from JSONL results files (``blackprop report``).
+"""The "accuracy" table kind: method x task tables of accuracy and cost, and accuracy-per-epoch plots.
 
-For each results file: a method x task table of test accuracy (mean +- std over seeds, the number
-of seeds, and the paper's figure in brackets), a table of training seconds and program calls per
-epoch, the commands that produced the rows, and one PNG per task with test accuracy per epoch.
-Runs of one method with different settings (an ablation) appear as separate rows, labelled by the
-settings that differ.
-
-    blackprop report results/mnist_r.jsonl --out RESULTS.md
+Accuracy cells are the mean ± std over seeds (number of seeds) [the paper's figure]. Runs of one
+method with different settings (an ablation) are separate rows, labelled by the settings that
+differ from the task's and the estimator's defaults.
 """
 
 from __future__ import annotations
@@ -14,29 +10,27 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_results", "render_markdown", "write_report"]
+__all__ = ["accuracy_section", "curve", "plot_histories"]
 
 SETTING_FIELDS = ("epochs", "lr", "batch_size", "num_samples", "train_size", "test_size")
+Rows = list[dict[str, Any]]
+Groups = dict[tuple[str, str], dict[str, Rows]]
 
 
-def load_results(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+def curve(history: Rows) -> tuple[str, list[float]]:
+    """Which accuracy an epoch row holds ("valid" for rows since the validation split, else "test")."""
+    key = "valid_accuracy" if history and "valid_accuracy" in history[0] else "test_accuracy"
+    return key.removesuffix("_accuracy"), [h[key] for h in history]
 
 
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out = {f: row.get(f) for f in SETTING_FIELDS}
     out["lr_schedule"] = row.get("lr_schedule", "constant")  # rows from before the option: constant
-    out["search"] = row.get("search", 1)  # program-checked decoding at evaluation (1: argmax only)
+    out["search"] = row.get("search", 1)
     estimator = dict(row.get("estimator") or {})
     estimator.pop("name", None)
     if "num_samples" in estimator:  # what the estimator used (--set num_samples=N overrides the task's k)
@@ -46,9 +40,8 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _non_default(row: dict[str, Any]) -> dict[str, Any]:
-    """The run's settings that differ from its task's defaults and its estimator's defaults."""
-    from .estimators import ESTIMATORS
-    from .tasks import get_task
+    from ..estimators import ESTIMATORS
+    from ..tasks import get_task
 
     settings = _settings(row)
     try:
@@ -61,38 +54,24 @@ def _non_default(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
 
 
-def _variant_key(row: dict[str, Any]) -> str:
-    return json.dumps(_non_default(row), sort_keys=True)
-
-
-def _variant_label(row: dict[str, Any]) -> str:
+def _label(row: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(_non_default(row).items()))
 
 
 def _task_order(tasks: list[str]) -> list[str]:
-    from .tasks import task_names
+    from ..tasks import task_names
 
     known = task_names()
     return sorted(tasks, key=lambda t: (known.index(t) if t in known else len(known), t))
 
 
-def _paper(task: str, method: str) -> float | None:
+def _paper(task: str) -> dict[str, float]:
+    from ..tasks import get_task
+
     try:
-        from .tasks import get_task
-
-        return get_task(task).paper.get(method)
+        return dict(get_task(task).paper)
     except ValueError:
-        return None
-
-
-def _paper_best(task: str) -> tuple[str, float] | None:
-    try:
-        from .tasks import get_task
-
-        figures = get_task(task).paper
-    except ValueError:
-        return None
-    return max(figures.items(), key=lambda item: item[1]) if figures else None
+        return {}
 
 
 def _cell(values: list[float]) -> str:
@@ -101,35 +80,29 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.2f} ± {std:.2f} ({len(values)})"
 
 
-Groups = dict[tuple[str, str], dict[str, list[dict[str, Any]]]]
-
-
-def _table(tasks: list[str], groups: Groups, cell: Any) -> list[str]:
-    """A method x task markdown table; ``cell(method, task, runs)`` renders one cell."""
+def _table(tasks: list[str], groups: Groups, cell: Callable[[str, str, Rows], str]) -> list[str]:
     lines = ["| method | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
     for (method, label), by_task in groups.items():
         name = f"{method} ({label})" if label else method
-        lines.append(f"| {name} | " + " | ".join(cell(method, t, by_task.get(t, [])) for t in tasks) + " |")
+        stale = any(r.get("stale") for runs in by_task.values() for r in runs)
+        lines.append(f"| {name}{' †' if stale else ''} | "
+                     + " | ".join(cell(method, t, by_task.get(t, [])) for t in tasks) + " |")
     return lines
 
 
-def _accuracy_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
-    text = _cell([r["test_accuracy"] for r in runs]) if runs else "–"
-    paper = _paper(task, method)
-    return text + (f" [{paper:.2f}]" if paper is not None else "")
+def _metric(key: str) -> Callable[[str, str, Rows], str]:
+    def cell(method: str, task: str, runs: Rows) -> str:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        text = _cell(values) if values else "–"
+        if key == "test_accuracy":
+            paper = _paper(task).get(method)
+            text += f" [{paper:.2f}]" if paper is not None else ""
+        return text
+
+    return cell
 
 
-def _symbol_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
-    values = [r["symbol_accuracy"] for r in runs if r.get("symbol_accuracy") is not None]
-    return _cell(values) if values else "–"
-
-
-def _search_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
-    values = [r["search_accuracy"] for r in runs if r.get("search_accuracy") is not None]
-    return _cell(values) if values else "–"
-
-
-def _cost_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
+def _cost_cell(method: str, task: str, runs: Rows) -> str:
     if not runs:
         return "–"
     seconds = statistics.fmean(r["seconds"] for r in runs)
@@ -140,49 +113,45 @@ def _cost_cell(method: str, task: str, runs: list[dict[str, Any]]) -> str:
     return cell + (f", {statistics.fmean(queries):,.4g} queries/example" if queries else "")
 
 
-def render_markdown(path: Path, rows: list[dict[str, Any]]) -> str:
-    """One section for one results file."""
+def accuracy_section(title: str, rows: Rows) -> list[str]:
+    """Markdown lines: accuracy, symbol / search / validation accuracy where recorded, cost, provenance."""
     tasks = _task_order(list(dict.fromkeys(r["task"] for r in rows)))
     groups: Groups = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        groups[(row["method"], _variant_label(row))][row["task"]].append(row)
-
-    lines = [f"## {path.name}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
+        groups[(row["method"], _label(row))][row["task"]].append(row)
+    lines = [f"## {title}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
              "A row name lists the settings that differ from the task's and the estimator's defaults.", ""]
-    lines += _table(tasks, groups, _accuracy_cell)
-    best = [_paper_best(task) for task in tasks]
+    lines += _table(tasks, groups, _metric("test_accuracy"))
+    best = [max(p.items(), key=lambda item: item[1]) if (p := _paper(t)) else None for t in tasks]
     if any(b is not None for b in best):
         lines.append("| paper, best of any method | " + " | ".join(
             f"{b[1]:.2f} ({b[0]})" if b else "–" for b in best) + " |")
+    if any(r.get("valid_accuracy") is not None for r in rows):
+        lines += ["", "Validation accuracy (%) after the last epoch, for the rows that have a validation split "
+                  "(every default is chosen on these, never on the test figures).", ""]
+        lines += _table(tasks, groups, _metric("valid_accuracy"))
     if any(r.get("symbol_accuracy") is not None for r in rows):
         lines += ["", "Symbol accuracy (%) of the same runs: each input image's most likely class against its true "
                   "symbol (tasks whose label does not pin the symbols, such as equal or add-mod-3, can be right "
                   "with a relabelled alphabet).", ""]
-        lines += _table(tasks, groups, _symbol_cell)
+        lines += _table(tasks, groups, _metric("symbol_accuracy"))
     if any(r.get("search_accuracy") is not None for r in rows):
         lines += ["", "Test accuracy (%) with program-checked decoding, for the rows run with `--search N`: where "
                   "the most likely symbols fail, the most probable of the N most probable symbol tuples that the "
                   "program accepts (`blackprop.decoding`; no label is used). The first table is argmax decoding.", ""]
-        lines += _table(tasks, groups, _search_cell)
+        lines += _table(tasks, groups, _metric("search_accuracy"))
     lines += ["", "Training seconds per run and program calls per run and per epoch (means over seeds; calls are "
               "cache misses, i.e. real executions, most of them in the first epoch); for the rows that record it, "
               "the program queries per training example and epoch: the tuples the estimator asked for before "
               "the cache (its sample budget).", ""]
     lines += _table(tasks, groups, _cost_cell)
-
     settings = sorted({json.dumps(_settings(r), sort_keys=True) for r in rows})
-    lines += ["", "Settings of these rows:", ""]
-    lines += [f"- `{s}`" for s in settings[:20]]
-    commands = sorted({r["command"] for r in rows if r.get("command")})
-    if commands:
-        lines += ["", "Produced by:", ""] + [f"- `{c}`" for c in commands]
-    commits = sorted({str(r.get("commit")) for r in rows})
-    lines += ["", f"Package commits: {', '.join(commits)}.", ""]
-    return "\n".join(lines)
+    lines += ["", "Settings of these rows:", ""] + [f"- `{s}`" for s in settings[:20]]
+    return lines
 
 
-def plot_histories(rows: list[dict[str, Any]], folder: Path, stem: str) -> list[Path]:
-    """One PNG per task: mean test accuracy per epoch for each method."""
+def plot_histories(rows: Rows, folder: Path, stem: str) -> list[Path]:
+    """One PNG per task: mean accuracy per epoch (validation, or test for older rows) for each method."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,15 +162,17 @@ def plot_histories(rows: list[dict[str, Any]], folder: Path, stem: str) -> list[
     for task in dict.fromkeys(r["task"] for r in rows):
         figure, axis = plt.subplots(figsize=(5, 3.5))
         by_method: dict[str, list[list[float]]] = defaultdict(list)
+        split = "test"
         for r in rows:
             if r["task"] == task and r.get("history"):
-                by_method[r["method"]].append([h["test_accuracy"] for h in r["history"]])
+                split, values = curve(r["history"])
+                by_method[r["method"]].append(values)
         for method, curves in by_method.items():
             length = min(len(c) for c in curves)
             mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
             axis.plot(range(1, length + 1), [100 * m for m in mean], marker="o", markersize=3, label=method)
         axis.set_xlabel("epoch")
-        axis.set_ylabel("test accuracy (%)")
+        axis.set_ylabel(f"{split} accuracy (%)")
         axis.set_title(f"{task} ({stem})")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -211,20 +182,3 @@ def plot_histories(rows: list[dict[str, Any]], folder: Path, stem: str) -> list[
         plt.close(figure)
         written.append(target)
     return written
-
-
-def write_report(paths: list[Path], out: Path, plots: Path | None, notes: list[Path] | None = None) -> None:
-    notes = notes or []
-    command = " ".join(["blackprop report", *map(str, paths), f"--out {out}", *(f"--notes {n}" for n in notes)])
-    sections = ["# Results", "", f"Generated by `{command}`.", ""]
-    sections += [n.read_text() for n in notes]
-    for path in paths:
-        rows = load_results(path)
-        if not rows:
-            sections.append(f"## {path.name}\n\n(no finished runs yet)\n")
-            continue
-        sections.append(render_markdown(path, rows))
-        if plots is not None:
-            images = plot_histories(rows, plots, path.stem)
-            sections.append("Plots: " + ", ".join(f"[{p.name}]({p.as_posix()})" for p in images) + "\n")
-    out.write_text("\n".join(sections))
