@@ -3,7 +3,7 @@
 dask cluster (worker processes talking TCP over loopback).
 
     PYTHONPATH=src python benchmarks/slow_program.py --train-size 200 --num-samples 10 \\
-        --out results/slow_program.md
+        --out experiments/slow_program/table.md
 
 Each configuration trains a fresh network with a fresh Program (empty memo cache, so every
 distinct sampled tuple is really called) on the same 200 examples with the same seed; the epoch's

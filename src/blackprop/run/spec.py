@@ -4,7 +4,7 @@
     notes = "notes.md"                  # markdown placed above the tables (default notes.md)
 
     [[grid]]                            # one or more grids; each row records its grid's name
-    name = "isde-defaults"
+    name = "ised-defaults"
     tasks = ["mnist-r"]                 # task names; "mnist-r" expands to the 11 MNIST-R tasks
     methods = ["ised", "reinforce"]     # names, or {method = "ised", settings = {weights = "importance"}}
     seeds = [0, 1, 2]
@@ -17,10 +17,14 @@
     tasks = ["equal"]
     recipe = {lr = 1e-4}
 
+    [[grid.exclude]]                    # runs left out of the grid
+    tasks = ["count-3-4"]
+    methods = ["exact"]
+
     [[table]]                           # the report's sections, in order (default: one "accuracy" table
     kind = "accuracy"                   # over all rows); kinds: see blackprop.run.report.TABLE_KINDS
     title = "MNIST-R"
-    where = {grid = "isde-defaults"}    # optional: only rows whose fields have these values
+    where = {grid = "ised-defaults"}    # optional: only rows whose fields have these values
 
 Settings are typed by TOML itself (``dedup = false`` is a bool).
 """
@@ -53,6 +57,7 @@ class Grid:
     recipe: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[dict[str, Any], ...] = ()
+    excludes: tuple[dict[str, Any], ...] = ()
 
     def configs(self) -> list[RunConfig]:
         """The grid's runs, seed-major (every task and method at seed 0 first)."""
@@ -60,9 +65,11 @@ class Grid:
         for seed in self.seeds:
             for task in self.tasks:
                 for method, method_settings in self.methods:
+                    if any(_matches(rule, task, method) for rule in self.excludes):
+                        continue
                     recipe, settings = dict(self.recipe), {**self.settings, **method_settings}
                     for rule in self.overrides:
-                        if task in rule.get("tasks", (task,)) and method in rule.get("methods", (method,)):
+                        if _matches(rule, task, method):
                             recipe.update(rule.get("recipe", {}))
                             settings.update(rule.get("settings", {}))
                     multiplier = recipe.pop("k_per_digit", None)
@@ -94,6 +101,10 @@ class Study:
 
     def configs(self) -> list[tuple[str, RunConfig]]:
         return [(grid.name, config) for grid in self.grids for config in grid.configs()]
+
+
+def _matches(rule: dict[str, Any], task: str, method: str) -> bool:
+    return task in rule.get("tasks", (task,)) and method in rule.get("methods", (method,))
 
 
 def indecater_samples(method: str, budget: int, n: int) -> int:
@@ -147,5 +158,5 @@ def _grid(spec: Path, index: int, data: dict[str, Any]) -> Grid:
         raise ValueError(f"{where}: seeds must be a list of ints, got {seeds!r}")
     return Grid(name=str(data.get("name", f"grid{index}")), tasks=tasks, methods=tuple(methods), seeds=tuple(seeds),
                 recipe=dict(data.get("recipe", {})), settings=dict(data.get("settings", {})),
-                overrides=tuple(data.get("override", [])))
+                overrides=tuple(data.get("override", [])), excludes=tuple(data.get("exclude", [])))
 
