@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from blackprop import Discrete, Program
-from blackprop.tasks import get_task, register_task
 from blackprop.run import RunConfig, train
+from blackprop.tasks import get_task, register_task
 
 SLEEP_S = 0.005
 DIGIT = Discrete(range(10))

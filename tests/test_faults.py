@@ -378,7 +378,8 @@ def test_nan_network_outputs_are_refused_by_beliefs():
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
 @needs_patch
 def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path):
-    from blackprop.run.checkpoint import load as _load, save as _save
+    from blackprop.run.checkpoint import load as _load
+    from blackprop.run.checkpoint import save as _save
 
     checkpoint = tmp_path / "run.pt"
     _save(checkpoint, {"config": {}, "epoch": 1, "model": {}, "optimizer": {}, "history": [1]})

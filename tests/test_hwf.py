@@ -15,6 +15,7 @@ import blackprop as bp
 from blackprop.data import symbols as symbol_data
 from blackprop.data.mnist import DataUnavailable
 from blackprop.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
+from blackprop.run import RunConfig, train
 from blackprop.tasks import get_task
 from blackprop.tasks.hwf import (
     MAX_LEN,
@@ -26,7 +27,6 @@ from blackprop.tasks.hwf import (
     load_hwf_original,
     make_hwf_program,
 )
-from blackprop.run import RunConfig, train
 
 
 def _archive_available() -> bool:

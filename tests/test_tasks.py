@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from blackprop.cli import main
-from blackprop.tasks import MNIST_R, get_task
 from blackprop.run import RunConfig, train
+from blackprop.tasks import MNIST_R, get_task
 
 # Each task's label written independently of the task module, on a [N, n] tensor of true digits.
 INDEPENDENT = {

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     handler = {"train": _train, "bench": _bench, "report": _report, "list": _list}[args.command]
     try:
         return handler(args)
@@ -178,8 +180,9 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
     )
 
 
-def _command() -> str:
-    return " ".join(["blackprop", *map(shlex.quote, sys.argv[1:])])
+def _command(args: argparse.Namespace) -> str:
+    """The command line as typed (recorded in rows, so a row says how to reproduce it)."""
+    return " ".join(["blackprop", *map(shlex.quote, args.argv)])
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -212,7 +215,7 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError, DataUnavailable, FloatingPointError) as error:
         print(f"blackprop train: {error}", file=sys.stderr)
         return 2
-    result["command"] = _command()
+    result["command"] = _command(args)
     print(f"{result['task']} {result['method']} seed {result['seed']}: valid accuracy {result['valid_accuracy']:.4f}, "
           f"test accuracy {result['test_accuracy']:.4f} after {result['epochs']} epochs ({result['seconds']:.1f}s "
           f"training, {result['program_calls']} program calls)")
@@ -278,10 +281,10 @@ def _bench(args: argparse.Namespace) -> int:
               "for a grid outside a study", file=sys.stderr)
         return 2
     tasks = [t for name in _split(args.tasks) for t in (MNIST_R if name == "mnist-r" else [name])]
-    jobs = [(None, run_config_from(args, task, method, int(seed)))
+    jobs: list[tuple[str | None, Any]] = [(None, run_config_from(args, task, method, int(seed)))
             for seed in _split(args.seeds) for task in tasks for method in _split(args.methods)]
     try:
-        run_grid(jobs, Path(args.out), record={"command": _command()}, workers=args.workers, cluster=args.cluster)
+        run_grid(jobs, Path(args.out), record={"command": _command(args)}, workers=args.workers, cluster=args.cluster)
     except (ValueError, RuntimeError) as error:
         print(f"blackprop bench: {error}", file=sys.stderr)
         return 2

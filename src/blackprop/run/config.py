@@ -59,11 +59,12 @@ class RunConfig:
     def resolved(self, task: Task) -> RunConfig:
         """A copy with every None setting replaced by the task default."""
         d = task.defaults
-        return dataclasses.replace(self, **{
+        changes: dict[str, Any] = {
             name: getattr(d, name, None) if getattr(self, name) is None else getattr(self, name)
             for name in ("epochs", "lr", "lr_schedule", "batch_size", "num_samples", "train_size", "valid_size",
                          "test_size")
-        })
+        }
+        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting; builds the estimator, so its settings are checked."""

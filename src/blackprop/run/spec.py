@@ -31,10 +31,11 @@ Settings are typed by TOML itself (``dedup = false`` is a bool).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .config import RunConfig
 
@@ -144,7 +145,7 @@ def _grid(spec: Path, index: int, data: dict[str, Any]) -> Grid:
         unknown = sorted(set(part) - set(RECIPE_FIELDS))
         if unknown:
             raise ValueError(f"{where}: unknown recipe field(s) {', '.join(unknown)}; valid: {', '.join(RECIPE_FIELDS)}")
-    methods = []
+    methods: list[tuple[str, dict[str, Any]]] = []
     for m in data["methods"]:
         if isinstance(m, str):
             methods.append((m, {}))
