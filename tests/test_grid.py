@@ -88,3 +88,12 @@ def test_a_second_driver_on_the_same_results_is_refused(tmp_path):
     with _driver_lock(results):  # the holder is gone: taken over
         assert (tmp_path / "results.jsonl.lock").read_text().strip().isdigit()
     assert finished(results) == set()
+
+
+def test_study_runs_on_a_dask_cluster(study):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert main(["bench", str(study), "--cluster", cluster.scheduler_address]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("exact", 0), ("exact", 1), ("ised", 0), ("ised", 1)]
+    assert all(r["grid"] == "tiny" and 0 <= r["test_accuracy"] <= 1 for r in rows)

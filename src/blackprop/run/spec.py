@@ -31,11 +31,10 @@ Settings are typed by TOML itself (``dedup = false`` is a bool).
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .config import RunConfig
 
