@@ -101,7 +101,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         row = {
             "epoch": epoch + 1,
             "train_loss": total_loss / len(batches),
-            **evaluate(model, layer, valid_data, device, prefix="valid"),
+            **evaluate(model, layer, valid_data, device, prefix="valid", search=config.search),
             "seconds": round(elapsed, 3),
             "program_calls": program.stats.calls,
             "train_queries": train_queries,
