@@ -1,16 +1,25 @@
 # blackprop: `make demo` (set up, fetch MNIST, train sum2 with ISED) and `make test`.
+# `make setup` installs torch, the package and its [dev] extra (what the demo and the tests need);
+# other extras on request: `make setup EXTRAS=dev,plots` or `make setup-all` (plots, embedding, distributed).
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+EXTRAS ?= dev
+ALL_EXTRAS := dev,plots,embedding,distributed
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test test-all lint layer-speed
+.PHONY: setup setup-all demo test test-all lint layer-speed
 
-setup: $(VENV)/.installed
+setup: $(STAMP)
 
-$(VENV)/.installed: pyproject.toml
+setup-all:
+	$(MAKE) setup EXTRAS=$(ALL_EXTRAS)
+
+$(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,plots,embedding,distributed]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
 	touch $@
 
 demo: setup

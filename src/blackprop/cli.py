@@ -139,31 +139,14 @@ def llm_variant(task: str) -> str:
 
 
 def resolve_task(spec: str) -> str:
-    """A task name; ``MODULE:NAME`` imports MODULE (from the current folder or the path) and registers its
-    ``Task`` attribute NAME, or uses the task NAME that importing MODULE registered."""
-    if ":" not in spec:
-        return spec
-    import importlib
+    """Check that ``spec`` names a task (a registered name, ``sum<n>`` or ``MODULE:NAME``, imported by
+    ``blackprop.tasks.get_task`` with the current folder on the path); a ValueError says why not."""
+    from .tasks import get_task
 
-    from .tasks import Task, get_task, register_task, task_names
-
-    module_name, _, name = spec.partition(":")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"task {spec!r}: cannot import module {module_name!r} ({error}); run from the folder "
-                         "holding it or put it on PYTHONPATH") from None
-    found = getattr(module, name, None)
-    if isinstance(found, Task):
-        if found.name not in task_names():
-            register_task(found)
-        return found.name
-    if name in task_names():
-        return get_task(name).name
-    raise ValueError(f"task {spec!r}: module {module_name!r} has no Task named {name!r} and registers no such task; "
-                     f"define `{name} = Task(...)` in it (see README, 'Bring your own')")
+    if ":" in spec and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the console script does not put the current folder on the path
+    get_task(spec)
+    return spec
 
 
 def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int) -> Any:

@@ -45,7 +45,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
 
     torch.manual_seed(config.seed)  # network initialisation and dropout; the data has its own seed
     train_data = task.data("train", config.train_size)
-    valid_data = task.data("valid", config.valid_size or config.test_size)
+    valid_data = task.data("valid", config.valid_size or config.test_size, train_size=config.train_size)
     model = task.make_model().to(device)
     program = task.make_program()
     if config.executor is not None:
