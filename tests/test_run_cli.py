@@ -110,3 +110,25 @@ def test_resuming_another_run_names_the_fields_that_differ(tmp_path):
     with pytest.raises(ValueError, match=r"differs in epochs: 1 -> 2 \(a cosine schedule depends on the epoch count"):
         train(tiny(epochs=2, checkpoint=cosine, lr_schedule="cosine"))
     assert Path(cosine).exists()
+
+
+def test_metrics_that_stop_being_writable_mid_run_go_to_a_temp_file(tmp_path, monkeypatch, capsys):
+    from blackprop.run import grid
+
+    real = grid.epoch_writer
+
+    def failing(path, ident):
+        if path.name == "epochs.jsonl":
+            def write(row):
+                raise OSError(28, "No space left on device")
+            return write
+        return real(path, ident)
+
+    monkeypatch.setattr(grid, "epoch_writer", failing)
+    out = tmp_path / "run.json"
+    assert main(["train", "sum2", *TINY, "--metrics", str(tmp_path / "epochs.jsonl"), "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "cannot append to --metrics" in err and "No space left on device" in err
+    kept = Path(err.split("epochs go to ")[1].split()[0])
+    assert json.loads(kept.read_text().splitlines()[0])["epoch"] == 1 and out.exists()
+    kept.unlink()

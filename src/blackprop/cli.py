@@ -186,8 +186,17 @@ def _train(args: argparse.Namespace) -> int:
         if args.metrics else None
 
     def on_epoch(row: dict[str, Any]) -> None:
+        nonlocal write_epoch
         if write_epoch:
-            write_epoch(row)
+            try:
+                write_epoch(row)
+            except OSError as error:  # the run goes on; its epochs go to a temporary file, named once
+                handle, name = tempfile.mkstemp(prefix="blackprop-metrics-", suffix=".jsonl")
+                os.close(handle)
+                print(f"blackprop train: cannot append to --metrics {args.metrics} ({error.strerror or error}); "
+                      f"epochs go to {name} from now on", file=sys.stderr)
+                write_epoch = epoch_writer(Path(name), {"task": task, "method": args.method, "seed": args.seed})
+                write_epoch(row)
         if not args.quiet:
             extra = f" symbol accuracy {row['valid_symbol_accuracy']:.4f}" if "valid_symbol_accuracy" in row else ""
             print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} valid accuracy {row['valid_accuracy']:.4f}"

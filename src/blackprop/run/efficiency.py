@@ -190,7 +190,8 @@ def sample_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def data_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "Test accuracy (%) after each epoch (5,000 examples seen per epoch), with cumulative training seconds.",
+        "Test accuracy (%) after each epoch (5,000 examples seen per epoch), with cumulative training seconds",
+        "(validation accuracy for rows written since the validation split: the test set is evaluated once).",
         "",
         "| method | k | " + " | ".join(f"epoch {e + 1}" for e in range(max(len(r["history"]) for r in rows))) + " |",
         "|---|---" + "|---" * max(len(r["history"]) for r in rows) + "|",
