@@ -56,6 +56,7 @@ def test_study_runs_in_two_workers_resumes_and_reports(study, capsys):
     rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["seed"]) for r in rows) == [("exact", 0), ("exact", 1), ("ised", 0), ("ised", 1)]
     for row in rows:  # provenance of every new row
+        assert "_checkpoint" not in row
         assert row["grid"] == "tiny" and row["spec"].endswith("tiny/spec.toml")
         assert row["threads"] == 1 and row["torch"] and row["device"] == "cpu" and "data_source" in row
         assert 0 <= row["valid_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1 and row["valid_size"] == 16

@@ -65,9 +65,10 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
     with _driver_lock(results):
         epochs = results.with_name("epochs.jsonl" if results.name == "results.jsonl" else results.stem + ".epochs.jsonl")
         for row in _execute(todo, epochs, workers, cluster, log):
+            checkpoint = Path(row.pop("_checkpoint"))
             row.update(record)
             append_row(results, row)
-            Path(row.pop("_checkpoint")).unlink(missing_ok=True)
+            checkpoint.unlink(missing_ok=True)
             log(f"done: {row['task']} {row['method']} seed {row['seed']}: valid {row['valid_accuracy']:.4f}, "
                 f"test {row['test_accuracy']:.4f} ({row['seconds']:.0f}s)")
             rows.append(row)
