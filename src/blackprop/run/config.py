@@ -85,7 +85,7 @@ class RunConfig:
             raise ValueError(f"threads must be an int >= 1 (or None for torch's default), got {self.threads!r}")
         pick_device(self.device)
         if self.executor is not None:
-            from ..executors import parse_executor_spec
+            from ..program import parse_executor_spec
 
             parse_executor_spec(self.executor)
         make_estimator(self)  # unknown or invalid estimator settings fail here, before any data is loaded
