@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -34,6 +34,7 @@ IDENTITY_FIELDS = ("task", "method", "seed", "epochs", "lr", "batch_size", "num_
 
 
 @dataclass
+@final
 class RunConfig:
     """One training run. Settings left as None take the task's defaults."""
 
