@@ -36,8 +36,10 @@ def parse_settings(method: str, pairs: list[str]) -> dict[str, Any]:
     >>> parse_settings("ised", ["dedup=False", "exploration=0.1", "normalize=l2"])
     {'dedup': False, 'exploration': 0.1, 'normalize': 'l2'}
     """
-    from .estimators import parse_estimator_settings
+    from .estimators import ESTIMATORS, parse_estimator_settings
 
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
     try:
         return parse_estimator_settings(method, pairs)
     except (KeyError, TypeError, ValueError) as error:
