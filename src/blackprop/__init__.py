@@ -28,6 +28,7 @@ from .estimators import (
 from .program import FAILED, Program, ProgramStats
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
+from .structured import ExactFold, Fold
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,8 @@ __all__ = [
     "ESTIMATORS",
     "Estimator",
     "Exact",
+    "ExactFold",
+    "Fold",
     "FAILED",
     "ISED",
     "IndeCateR",
