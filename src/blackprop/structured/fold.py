@@ -128,6 +128,7 @@ class Fold(Program):
         self._state_ids: dict[Any, int] = {}
         self._table = torch.full((0, element.size), UNKNOWN, dtype=torch.long)
         self._final = torch.full((0,), UNKNOWN, dtype=torch.long)
+        self._complete = torch.zeros(0, dtype=torch.bool)  # rows whose every symbol has been called
         for value in states.values if states is not None else (init,):
             self._state_id(value)
         self.init_id = self._state_ids[init]
@@ -160,12 +161,16 @@ class Fold(Program):
             extra = max(64, self._table.shape[0])
             self._table = torch.cat([self._table, torch.full((extra, self.element.size), UNKNOWN, dtype=torch.long)])
             self._final = torch.cat([self._final, torch.full((extra,), UNKNOWN, dtype=torch.long)])
+            self._complete = torch.cat([self._complete, torch.zeros(extra, dtype=torch.bool)])
         return index
 
     def expand(self, state_ids: torch.Tensor) -> torch.Tensor:
         """Call ``step`` on every (state, symbol) pair of these states not called yet; their rows."""
         rows = self._table[state_ids]
+        if bool(self._complete[state_ids].all()):
+            return rows
         missing = (rows == UNKNOWN).nonzero().tolist()
+        self._complete[state_ids] = True
         if missing:
             symbols = self.element.values
             for i, k in missing:
@@ -210,7 +215,7 @@ class Fold(Program):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return self._failure("returned", f"finish({state!r}) returned {value!r} (None and NaN are failures)")
         try:
-            return int(self.output.index(value))
+            return int(self.output.index(value))  # type: ignore[arg-type]  # Discrete and Open give an int
         except OutputSpaceError as error:
             return self._failure("outside-output", f"final state {state!r}: {error}")
         except TypeError as error:
@@ -280,10 +285,10 @@ class Fold(Program):
             alpha = torch.zeros(batch, ids.shape[0], dtype=torch.float64, device=device).index_add(
                 1, inverse.to(device), contrib)
             if min_mass > 0.0:
-                keep = (alpha.detach() >= min_mass).any(0).cpu()
+                keep = alpha.detach().amax(0) >= min_mass
                 if not bool(keep.all()):
-                    truncated = truncated + alpha.detach()[:, ~keep.to(device)].sum(1)
-                    alpha, ids = alpha[:, keep.to(device)], ids[keep]
+                    truncated = truncated + alpha.detach()[:, ~keep].sum(1)
+                    alpha, ids = alpha[:, keep], ids[keep.cpu()]
             live_counts.append(int(ids.shape[0]))
         final = self.final_index(ids)
         ok = final >= 0

@@ -14,6 +14,7 @@ from .leaf import leaf_tasks
 from .mnist_r import mnist_r_tasks, sum_n_task
 from .scene import scene_tasks
 from .sudoku import sudoku_tasks
+from .sum_scale import scale_tasks
 
 __all__ = ["Defaults", "MNIST_R", "Task", "TaskData", "get_task", "register_task", "task_names", "task_seed"]
 
@@ -28,7 +29,7 @@ def register_task(task: Task) -> Task:
 
 for _task in mnist_r_tasks():
     register_task(_task)
-for _task in [hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks(), *sudoku_tasks()]:
+for _task in [hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks(), *sudoku_tasks(), *scale_tasks()]:
     register_task(_task)
 
 
