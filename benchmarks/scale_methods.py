@@ -5,7 +5,7 @@
 Methods, at the study's budget of about 10n program evaluations per example for the sampling ones:
 ``fold`` (ExactFold, min_mass 1e-12), ISED with importance weights and one-site exploration
 (k = 10n, m = 0.5: m*k = 5n), REINFORCE (k = 10n), IndeCateR+ (N = 1: 10n evaluations). Printed:
-seconds of forward+backward per batch (best of 3, the program warm) and program evaluations
+CPU seconds of forward+backward per batch (best of 3, the program warm) and program evaluations
 (``stats.queries``) per example and calls on the first batch (for the fold, calls of ``add``). One CPU thread; the network is not included (see fold_speed.py).
 """
 
@@ -50,9 +50,9 @@ def main() -> None:
             queries, calls = program.stats.queries, program.stats.calls
             best = float("inf")
             for _ in range(3):
-                began = time.perf_counter()
+                began = time.process_time()
                 layer.loss(*probs.unbind(1), target=target).backward()
-                best = min(best, time.perf_counter() - began)
+                best = min(best, time.process_time() - began)
             print(f"n={n:5d} {name:16s} {best * 1000:9.1f} ms/batch, {queries / BATCH:8.0f} program evaluations/example, "
                   f"{calls:8d} calls of the step (fold) or program on the first batch", flush=True)
 

@@ -123,15 +123,17 @@ def test_sampling_estimators_run_on_a_fold():
     assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in probs)
 
 
-def test_pruning_error_is_bounded_by_the_reported_truncated_mass():
+@pytest.mark.parametrize("settings", [{"min_mass": 1e-6}, {"max_states": 60}, {"min_mass": 1e-9, "max_states": 80}])
+def test_pruning_error_is_bounded_by_the_reported_truncated_mass(settings):
     n = 40
     fold = bp.Fold(add, 0, element=DIGIT, length=n, output=bp.Discrete(range(9 * n + 1)))
     probs = torch.stack(random_probs(4, n, seed=4), 1)
     exact, none_lost = fold.log_distribution(probs)
     exact_states = fold.trace.max_live_states
     assert float(none_lost.max()) == 0.0
-    pruned, truncated = fold.log_distribution(probs, min_mass=1e-6)
+    pruned, truncated = fold.log_distribution(probs, **settings)
     assert fold.trace.max_live_states < exact_states  # pruning did drop states
+    assert fold.trace.max_live_states <= settings.get("max_states", exact_states)
     assert float(truncated.min()) > 0.0
     gap = exact.exp() - pruned.exp()
     assert float(gap.min()) >= -1e-12  # pruning only removes mass
@@ -170,6 +172,8 @@ def test_errors_name_the_argument_and_a_fix():
         bp.Fold(add, [0], element=DIGIT, length=2, output=bp.Discrete(range(5)))
     with pytest.raises(ValueError, match=r"ExactFold\(min_mass=...\): must be a number in \[0, 1\)"):
         bp.ExactFold(min_mass=1.5)
+    with pytest.raises(ValueError, match=r"ExactFold\(max_states=...\): must be an int >= 1 or None \(no cap\), got 0"):
+        bp.ExactFold(max_states=0)
     plain = bp.Program(lambda a, b: a + b, inputs=(DIGIT, DIGIT), output=bp.Discrete(range(19)))
     with pytest.raises(TypeError, match="ExactFold: the program must be a bp.Fold"):
         bp.BlackBox(plain, bp.ExactFold())
@@ -185,11 +189,11 @@ def test_cost_per_example_grows_linearly_in_n():
         probs = torch.stack(random_probs(16, n, seed=5), 1).float().requires_grad_(True)
         fold.log_distribution(probs)  # fills the table
         best = float("inf")
-        for _ in range(3):
-            began = time.perf_counter()
+        for _ in range(5):  # CPU time of this process, best of 5: other jobs on the machine do not count
+            began = time.process_time()
             log_p, _ = fold.log_distribution(probs)
             log_p[:, 9].sum().backward()
-            best = min(best, time.perf_counter() - began)
+            best = min(best, time.process_time() - began)
         return best
 
     ratio = seconds(256) / seconds(64)

@@ -45,10 +45,13 @@ class ExactFold(Estimator):
     Args:
         min_mass: drop a state after a position when every example gives it less probability than
             this (0: exact). 1e-12 kept sum-1024 within a few hundred live states in our measurements
-            while losing less than 1e-9 of any example's mass (see ``benchmarks/fold_speed.py``).
+            while losing less than 1e-8 of any example's mass (see ``benchmarks/fold_speed.py``).
+        max_states: keep at most this many states after each position (None: no cap), those with the
+            largest mass in some example; bounds the cost per position, so the cost is linear in n.
     """
 
     min_mass: float = 0.0
+    max_states: int | None = None
 
     name: ClassVar[str] = "fold"
     differentiable_forward: ClassVar[bool] = True
@@ -56,6 +59,9 @@ class ExactFold(Estimator):
     def __post_init__(self) -> None:
         if isinstance(self.min_mass, bool) or not isinstance(self.min_mass, (int, float)) or not 0.0 <= self.min_mass < 1.0:
             raise ValueError(f"ExactFold(min_mass=...): must be a number in [0, 1) (0 = exact), got {self.min_mass!r}")
+        if self.max_states is not None and (isinstance(self.max_states, bool) or not isinstance(self.max_states, int)
+                                            or self.max_states < 1):
+            raise ValueError(f"ExactFold(max_states=...): must be an int >= 1 or None (no cap), got {self.max_states!r}")
 
     def build(self, program: Program) -> None:
         _check_fold(program)
@@ -66,7 +72,7 @@ class ExactFold(Estimator):
         if not bool(beliefs.valid.all()):
             raise ValueError("ExactFold: a Fold takes a fixed number of Discrete inputs; padded positions are not supported")
         probs = beliefs.probs[:, :, : fold.element.size]
-        log_p, _ = fold.log_distribution(probs, min_mass=float(self.min_mass))
+        log_p, _ = fold.log_distribution(probs, min_mass=float(self.min_mass), max_states=self.max_states)
         return log_p
 
     def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:

@@ -253,13 +253,18 @@ class Fold(Program):
         return out.reshape(lead).to(tuples.device)
 
     # --- exact propagation of distributions ---------------------------------------------
-    def log_distribution(self, probs: torch.Tensor, *, min_mass: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_distribution(
+        self, probs: torch.Tensor, *, min_mass: float = 0.0, max_states: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """log p(y) ``[B, |output|]`` and the pruned mass ``[B]`` for symbol distributions ``probs[B, n, K]``.
 
         Exact when ``min_mass`` is 0. Otherwise, after each position, a state is dropped when every
         example of the batch gives it less than ``min_mass``; the mass an example loses so is summed
         in the second result (and in ``self.trace``), and p(y) is then a lower bound within it:
-        p_exact(y) - truncated <= p(y) <= p_exact(y). The recursion runs in float64 (tiny
+        p_exact(y) - truncated <= p(y) <= p_exact(y). ``max_states`` (None: no cap) also keeps at most
+        that many states after each position, those with the largest mass in some example (ranked by
+        the batch maximum), so the cost is at most linear in n whatever the state space; the mass it
+        drops is counted in the same way. The recursion runs in float64 (tiny
         probabilities of long sequences stay representable down to 1e-308) and is differentiable.
         """
         if probs.dim() != 3 or probs.shape[1] != self.length or probs.shape[2] != self.element.size:
@@ -267,6 +272,8 @@ class Fold(Program):
                              f"{tuple(probs.shape)}")
         if not (isinstance(min_mass, (int, float)) and 0.0 <= min_mass < 1.0):
             raise ValueError(f"{self.name}: min_mass must be a number in [0, 1), got {min_mass!r}")
+        if max_states is not None and (isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1):
+            raise ValueError(f"{self.name}: max_states must be an int >= 1 or None, got {max_states!r}")
         batch, device = probs.shape[0], probs.device
         cpu_probs = probs.to(torch.float64)
         ids = torch.tensor([self.init_id], dtype=torch.long)
@@ -284,8 +291,12 @@ class Fold(Program):
             ids, inverse = torch.unique(flat_targets, return_inverse=True)
             alpha = torch.zeros(batch, ids.shape[0], dtype=torch.float64, device=device).index_add(
                 1, inverse.to(device), contrib)
-            if min_mass > 0.0:
-                keep = alpha.detach().amax(0) >= min_mass
+            if min_mass > 0.0 or (max_states is not None and ids.shape[0] > max_states):
+                peak = alpha.detach().amax(0)
+                keep = peak >= min_mass
+                if max_states is not None and int(keep.sum()) > max_states:
+                    keep = torch.zeros_like(keep)
+                    keep[peak.topk(max_states).indices] = True
                 if not bool(keep.all()):
                     truncated = truncated + alpha.detach()[:, ~keep].sum(1)
                     alpha, ids = alpha[:, keep], ids[keep.cpu()]
