@@ -198,3 +198,24 @@ def test_cost_per_example_grows_linearly_in_n():
 
     ratio = seconds(256) / seconds(64)
     assert 2.0 < ratio < 8.0, f"time(256) / time(64) = {ratio:.2f}; linear cost gives about 4"
+
+
+@pytest.mark.parametrize("max_states", [None, 12])
+def test_hand_written_backward_passes_gradcheck_with_failures_and_a_cap(max_states):
+    def fragile(state, digit):
+        if state + digit == 13:
+            raise ValueError("thirteen")
+        return state + digit
+
+    with pytest.warns(RuntimeWarning, match="thirteen"):
+        fold = bp.Fold(fragile, 0, element=DIGIT, length=4, output=bp.Discrete(range(37)))
+        fold.evaluate(torch.cartesian_prod(*[torch.arange(10)] * 4))  # fills the table (and warns once)
+    probs = torch.stack(random_probs(2, 4, seed=6), 1).requires_grad_(True)
+    weights = torch.rand(2, 37, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+
+    def loss(p):
+        return (fold.log_distribution(p, max_states=max_states)[0].exp() * weights).sum()
+
+    assert torch.autograd.gradcheck(loss, (probs,), eps=1e-6, atol=1e-8)
+    if max_states is not None:
+        assert fold.trace.max_live_states == max_states and fold.trace.max_truncated > 0

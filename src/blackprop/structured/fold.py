@@ -46,6 +46,7 @@ import torch
 
 from ..program import FAILED, Program
 from ..spaces import Discrete, Open, OutputSpaceError
+from .propagate import propagate
 
 __all__ = ["Fold", "FoldTrace"]
 
@@ -265,7 +266,8 @@ class Fold(Program):
         that many states after each position, those with the largest mass in some example (ranked by
         the batch maximum), so the cost is at most linear in n whatever the state space; the mass it
         drops is counted in the same way. The recursion runs in float64 (tiny
-        probabilities of long sequences stay representable down to 1e-308) and is differentiable.
+        probabilities of long sequences stay representable down to 1e-308) and is differentiable
+        (a hand-written backward, ``blackprop.structured.propagate``).
         """
         if probs.dim() != 3 or probs.shape[1] != self.length or probs.shape[2] != self.element.size:
             raise ValueError(f"{self.name}: probs must be [batch, {self.length}, {self.element.size}], got "
@@ -275,32 +277,7 @@ class Fold(Program):
         if max_states is not None and (isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1):
             raise ValueError(f"{self.name}: max_states must be an int >= 1 or None, got {max_states!r}")
         batch, device = probs.shape[0], probs.device
-        cpu_probs = probs.to(torch.float64)
-        ids = torch.tensor([self.init_id], dtype=torch.long)
-        alpha = torch.ones(batch, 1, dtype=torch.float64, device=device)
-        truncated = torch.zeros(batch, dtype=torch.float64, device=device)
-        live_counts = []
-        for position in range(self.length):
-            targets = self.expand(ids)  # [A, K]
-            outer = alpha.unsqueeze(2) * cpu_probs[:, position].unsqueeze(1)  # [B, A, K]
-            ok = targets >= 0
-            if bool(ok.all()):
-                flat_targets, contrib = targets.reshape(-1), outer.reshape(batch, -1)
-            else:
-                flat_targets, contrib = targets[ok], outer[:, ok]
-            ids, inverse = torch.unique(flat_targets, return_inverse=True)
-            alpha = torch.zeros(batch, ids.shape[0], dtype=torch.float64, device=device).index_add(
-                1, inverse.to(device), contrib)
-            if min_mass > 0.0 or (max_states is not None and ids.shape[0] > max_states):
-                peak = alpha.detach().amax(0)
-                keep = peak >= min_mass
-                if max_states is not None and int(keep.sum()) > max_states:
-                    keep = torch.zeros_like(keep)
-                    keep[peak.topk(max_states).indices] = True
-                if not bool(keep.all()):
-                    truncated = truncated + alpha.detach()[:, ~keep].sum(1)
-                    alpha, ids = alpha[:, keep], ids[keep.cpu()]
-            live_counts.append(int(ids.shape[0]))
+        alpha, ids, truncated, live_counts = propagate(probs.to(torch.float64), self, float(min_mass), max_states)
         final = self.final_index(ids)
         ok = final >= 0
         size = self.output.size  # after final_index: an Open output may have grown
