@@ -18,9 +18,9 @@ case "${1:-}" in
   sum256)
     S=${2:-0}
     $B --tasks sum256 --methods fold --seeds "$S" --epochs 10 --set min_mass=1e-12
-    $B --tasks sum256 --methods ised --seeds "$S" --epochs 10 -k 2560 $ISED
-    $B --tasks sum256 --methods reinforce --seeds "$S" --epochs 10 -k 2560
-    $B --tasks sum256 --methods indecater+ --seeds "$S" --epochs 10 -k 1 ;;
+    $B --tasks sum256 --methods ised --seeds "$S" --epochs 5 -k 2560 $ISED       # 5 epochs: see notes.md
+    $B --tasks sum256 --methods reinforce --seeds "$S" --epochs 5 -k 2560
+    $B --tasks sum256 --methods indecater+ --seeds "$S" --epochs 5 -k 1 ;;
   sum1024)
     S=${2:-0}
     $B --tasks sum1024 --methods fold --seeds "$S" --epochs 3 --set min_mass=1e-12
