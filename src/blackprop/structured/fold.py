@@ -243,9 +243,9 @@ class Fold(Program):
         state = torch.full((flat.shape[0],), self.init_id, dtype=torch.long)
         for position in range(self.length):
             alive = state >= 0
-            live = state[alive].unique()
-            if live.numel():
-                self.expand(live)
+            current = state[alive]
+            if not bool(self._complete[current].all()):  # a gather is cheaper than finding the distinct states
+                self.expand(current.unique())
             step = self._table[state.clamp(min=0), flat[:, position]]
             state = torch.where(alive, step, torch.full_like(step, FAILED))
         out = torch.full_like(state, FAILED)
