@@ -70,3 +70,9 @@ def test_a_wrong_number_of_returned_values_is_an_error():
     program = bp.BatchedProgram(lambda a: a[:1], (DIGIT,), DIGIT)
     with pytest.raises(ValueError, match="returned 1 values for 4 tuples"):
         program.evaluate(torch.tensor([[1], [2], [3], [4]]))
+
+
+def test_a_non_numeric_return_is_an_error_naming_the_program():
+    program = bp.BatchedProgram(lambda a: ["x"] * len(a), (DIGIT,), DIGIT, name="words")
+    with pytest.raises(TypeError, match="words: fn returned list that is not a tensor of numbers"):
+        program.evaluate(torch.tensor([[1], [2]]))

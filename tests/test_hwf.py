@@ -10,28 +10,29 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from loopback import closed_port_url
 
 import blackprop as bp
 from blackprop.data import symbols as symbol_data
 from blackprop.data.mnist import DataUnavailable
-from blackprop.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
+from blackprop.models import FormulaModel
 from blackprop.tasks import get_task
 from blackprop.tasks.hwf import (
     MAX_LEN,
     SYMBOLS,
-    FormulaModel,
     generate_formulas,
     generated_data,
     hwf_task,
     load_hwf_original,
     make_hwf_program,
 )
+from blackprop.tasks.hwf.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
 from blackprop.train import RunConfig, train
 
 
 def _archive_available() -> bool:
     try:
-        symbol_data.find_symbols_archive()
+        symbol_data.find_symbols_archive()  # downloads it when it can
     except DataUnavailable:
         return False
     return True
@@ -206,7 +207,7 @@ def _png(rows: np.ndarray, filters: list[int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
 
 
-def test_png_decoder_handles_every_filter():
+def test_png_decoding_handles_every_filter():
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(10, 7)).astype(np.uint8)
     decoded = symbol_data.decode_png(_png(pixels, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]))
@@ -229,8 +230,10 @@ def test_operator_archive_errors(tmp_path, monkeypatch):
     with pytest.raises(DataUnavailable, match="BLACKPROP_SYMBOLS.*is not a file"):
         symbol_data.find_symbols_archive()
     monkeypatch.delenv("BLACKPROP_SYMBOLS")
-    monkeypatch.setattr(symbol_data, "candidate_paths", lambda path=None: [tmp_path / "a.zip", tmp_path / "b.zip"])
-    with pytest.raises(DataUnavailable, match=r"not found; searched[\s\S]*a.zip[\s\S]*BLACKPROP_SYMBOLS"):
+    monkeypatch.setenv("BLACKPROP_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("BLACKPROP_SYMBOLS_URL", closed_port_url() + "mdas_symbols_v1.zip")
+    with pytest.raises(DataUnavailable, match=r"cannot download http://127.0.0.1:\d+/mdas_symbols_v1.zip "
+                                              r"\(ConnectionRefusedError[\s\S]*set BLACKPROP_SYMBOLS to its path"):
         symbol_data.find_symbols_archive()
     with pytest.raises(ValueError, match="expected one of train, val, test"):
         symbol_data.load_operator_symbols("dev")
@@ -264,8 +267,8 @@ def test_generated_data_is_deterministic_and_consistent():
 
 @requires_archive
 def test_generated_images_match_their_symbols():
+    from blackprop.data.mnist import mnist_pool
     from blackprop.tasks.hwf import operator_pool
-    from blackprop.tasks.mnist_r import mnist_pool
 
     data = generated_data("test", 50, seed=0)
     digits, digit_labels = mnist_pool("test")

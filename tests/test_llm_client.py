@@ -1,9 +1,14 @@
 """The chat client against a real local HTTP server on 127.0.0.1: answers, 500/429/stalls/malformed
-bodies, retries, the on-disk cache across processes, the budget, concurrency and answer parsing."""
+bodies, retries with backoff and Retry-After, pooled connections (counted by the server), the
+on-disk cache across processes, the budget (argument or BLACKPROP_LLM_BUDGET), concurrency, the
+transient/deterministic failure classes and answer parsing."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +22,8 @@ from blackprop.llm import (
     BudgetExhausted,
     ChatClient,
     LLMError,
+    LLMUnavailable,
+    MalformedResponse,
     MissingEndpoint,
     ResponseCache,
     UnparseableAnswer,
@@ -113,16 +120,18 @@ def test_malformed_bodies_are_retried_then_fail_cleanly(server, tmp_path):
 
     server.faults.extend(["malformed", "malformed"])
     stubborn = make_client(server, tmp_path, max_retries=1)
-    with pytest.raises(LLMError, match="no answer after 2 attempts; last: malformed response body"):
+    with pytest.raises(MalformedResponse, match="no answer after 2 attempts; last: malformed response body") as caught:
         stubborn.complete("A yellow fruit?")
-    assert stubborn.stats.failures == 1
+    assert not isinstance(caught.value, ConnectionError)  # deterministic: may be memoised
+    assert stubborn.stats.failures == 1 and stubborn.stats.transient_failures == 0
     assert ResponseCache(tmp_path / "cache.sqlite3").get("nothing") is None
 
 
 def test_client_errors_fail_at_once(server, tmp_path):
     client = ChatClient(model="m", base_url=server.base_url.replace("/v1", "/wrong"), cache=False, backoff=0.01)
-    with pytest.raises(LLMError, match="HTTP 404"):
+    with pytest.raises(LLMError, match="HTTP 404") as caught:
         client.complete("A red fruit?")
+    assert not isinstance(caught.value, ConnectionError)
     assert client.stats.requests == 1 and client.stats.retries == 0
 
 
@@ -190,6 +199,7 @@ def test_concurrency_limit(tmp_path):
         out = program.evaluate(torch.tensor([[a, b] for a in range(4) for b in range(2)]))
     assert (out >= 0).all()
     assert peak[0] == 2 and len(running.requests) == 8
+    assert running.connections == 2  # two pooled connections carried the eight requests
 
 
 CHILD = """
@@ -216,3 +226,124 @@ def test_cache_is_shared_across_processes(server, tmp_path):
     assert run_child(server, cache, "A yellow fruit?") == ["That would be a Banana.", "1 0"]
     assert make_client(server, tmp_path).complete("A yellow fruit?") == "That would be a Banana."
     assert len(server.requests) == 2
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_requests_reuse_one_connection(server, tmp_path):
+    server.faults.append(500)
+    client = make_client(server, tmp_path, concurrency=1)
+    answers = [client.complete(f"A {colour} fruit?") for colour in FRUIT_OF]
+    assert answers == [f"That would be a {fruit.capitalize()}." for fruit in FRUIT_OF.values()]
+    assert len(server.requests) == 5 and client.stats.retries == 1
+    assert server.connections == 1 and {r["connection"] for r in server.requests} == {1}
+    client.close()  # a later call opens a new connection
+    assert client.complete("A red fruit? Again.") == "That would be a Cherry."
+    assert server.connections == 2
+
+
+def test_server_errors_back_off_exponentially(server, tmp_path):
+    server.faults.extend([500, 502, 503])
+    client = make_client(server, tmp_path, backoff=0.05, seed=7)
+    assert client.complete("A lime-green fruit? A green fruit?") == "That would be a Lime."
+    arrivals = [r["time"] for r in server.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    jitter = random.Random(7)
+    waits = [0.05 * 2**attempt * (0.5 + jitter.random()) for attempt in range(3)]
+    assert len(gaps) == 3 and all(gap >= wait - 1e-3 for gap, wait in zip(gaps, waits, strict=True)), (gaps, waits)
+    assert sum(gaps) < 5.0 and client.stats.retries == 3  # waits of 0.05 * 2**attempt, not the 60 s cap
+
+
+def test_retry_after_is_kept_between_requests(server, tmp_path):
+    server.faults.extend([(429, 0.3), (503, 0.2)])
+    client = make_client(server, tmp_path, backoff=0.0)
+    assert client.complete("A purple fruit?") == "That would be a Plum."
+    arrivals = [r["time"] for r in server.requests]
+    assert len(arrivals) == 3
+    assert arrivals[1] - arrivals[0] >= 0.3 - 1e-3 and arrivals[2] - arrivals[1] >= 0.2 - 1e-3
+
+
+def test_a_retry_after_longer_than_max_backoff_fails_transiently_without_more_requests(server, tmp_path):
+    server.faults.append((429, 30))
+    client = make_client(server, tmp_path, max_backoff=1.0)
+    began = time.perf_counter()
+    with pytest.raises(LLMUnavailable, match=r"asks to wait 30.0s \(Retry-After\), more than max_backoff=1.0s"):
+        client.complete("A red fruit?")
+    with pytest.raises(LLMUnavailable, match=r"rate limited for another .*no request sent"):
+        client.complete("A yellow fruit?")
+    assert time.perf_counter() - began < 1.0 and len(server.requests) == 1
+    assert client.stats.transient_failures == 2 and client.stats.failures == 2
+
+
+@pytest.mark.parametrize("faults", [[503, 503, 503], [(429, 0), (429, 0), (429, 0)]], ids=["5xx", "429"])
+def test_retries_exhausted_are_a_transient_failure_and_not_cached(server, tmp_path, faults):
+    server.faults.extend(faults)
+    client = make_client(server, tmp_path, max_retries=2)
+    with pytest.raises(LLMUnavailable, match=r"no answer after 3 attempts; last: HTTP (503|429).*transient") as caught:
+        client.complete("A red fruit?")
+    assert isinstance(caught.value, ConnectionError)  # the program layer does not memoise it
+    assert client.stats.transient_failures == 1 and len(server.requests) == 3
+    assert client.complete("A red fruit?") == "That would be a Cherry."  # asked again: answered
+    assert len(server.requests) == 4
+
+
+def test_unreachable_and_stalled_endpoints_are_transient(server, tmp_path):
+    down = ChatClient(model="m", base_url=closed_port_url(), cache=False, backoff=0.0, max_retries=2)
+    with pytest.raises(LLMUnavailable, match="no answer after 3 attempts; last: connection failed: ConnectError"):
+        down.complete("A red fruit?")
+    assert down.stats.requests == 3 and down.stats.transient_failures == 1
+
+    server.faults.extend(["stall", "stall"])
+    slow = make_client(server, tmp_path, timeout=0.2, max_retries=1)
+    with pytest.raises(LLMUnavailable, match=r"last: timed out after 0.2s \(ReadTimeout\)") as caught:
+        slow.complete("A red fruit?")
+    assert isinstance(caught.value, ConnectionError)
+
+
+def test_budget_is_read_from_the_environment(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLACKPROP_LLM_BUDGET", "1")
+    client = make_client(server, tmp_path)
+    assert client.budget == 1 and make_client(server, tmp_path, budget=3).budget == 3  # the argument wins
+    client.complete("A red fruit?")
+    with pytest.warns(RuntimeWarning, match="or BLACKPROP_LLM_BUDGET"), \
+            pytest.raises(BudgetExhausted, match="budget of 1 requests is spent") as caught:
+        client.complete("A yellow fruit?")
+    assert isinstance(caught.value, ConnectionError) and isinstance(caught.value, LLMUnavailable)
+    assert len(server.requests) == 1 and client.stats.budget_refusals == 1
+    monkeypatch.setenv("BLACKPROP_LLM_BUDGET", "")
+    assert make_client(server, tmp_path).budget is None
+    for bad in ("many", "-2", "1.5"):
+        monkeypatch.setenv("BLACKPROP_LLM_BUDGET", bad)
+        with pytest.raises(ValueError, match=f"BLACKPROP_LLM_BUDGET='{bad}': expected a whole number"):
+            make_client(server, tmp_path)
+
+
+def test_budget_spent_during_retries_stops_them(server, tmp_path):
+    server.faults.extend([500, 500, 500])
+    client = make_client(server, tmp_path, budget=2)
+    with pytest.warns(RuntimeWarning), pytest.raises(BudgetExhausted):
+        client.complete("A red fruit?")
+    assert len(server.requests) == 2 and client.stats.requests == 2 and client.stats.retries == 2
+
+
+def test_a_cached_prompt_needs_no_endpoint(server, tmp_path):
+    make_client(server, tmp_path).complete("A green fruit?")
+    offline = ChatClient(model="test-model", base_url=closed_port_url(), api_key="sk-secret-123",
+                         cache=tmp_path / "cache.sqlite3", backoff=0.0, max_retries=0)
+    assert offline.complete("A green fruit?") == "That would be a Lime."
+    assert offline.stats.requests == 0 and offline.stats.cache_hits == 1 and len(server.requests) == 1
+    with pytest.raises(LLMUnavailable, match="connection failed"):
+        offline.complete("A red fruit?")
+
+
+def test_unparseable_answers_and_bad_urls_are_deterministic(server, tmp_path):
+    with pytest.raises(UnparseableAnswer, match="names none of") as caught:
+        first_mention(["kitchen"])("a garage")
+    assert not isinstance(caught.value, ConnectionError)
+    with pytest.raises(ValueError, match=r"base_url=...\) / OPENAI_BASE_URL: expected an http:// or https:// URL, got 'ftp://x'"):
+        ChatClient(base_url="ftp://x", cache=False)

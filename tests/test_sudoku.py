@@ -12,7 +12,7 @@ import torch
 import blackprop as bp
 from blackprop.estimators.exact import enumerate_tuples
 from blackprop.spaces import Product, output_matches
-from blackprop.sudoku import (
+from blackprop.tasks.sudoku.solver import (
     Ambiguous,
     SudokuError,
     Unsolvable,
@@ -256,8 +256,8 @@ def test_batch_cache_runs_each_distinct_tuple_once_per_call_and_keeps_nothing():
 
 # --- the sudoku tasks ---------------------------------------------------------------------------
 def test_sudoku_data_program_and_model_agree():
+    from blackprop.data.mnist import mnist_pool
     from blackprop.tasks import get_task
-    from blackprop.tasks.mnist_r import mnist_pool
 
     task = get_task("sudoku")
     data = task.data("test", 40)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import blackprop as bp
+from blackprop.data.mnist import mnist_pool
 from blackprop.tasks import get_task
-from blackprop.tasks.mnist_r import mnist_pool
 from blackprop.tasks.sum_scale import HOLDOUT, holdout_mask
 
 
@@ -38,7 +38,7 @@ def test_validation_images_never_appear_in_training_sums():
     assert torch.equal(train_labels[valid.index], valid.symbols)
     assert torch.equal(test_labels[test.index], test.symbols)
     assert np.array_equal(task.data("train", 600).index.numpy(), train.index.numpy())  # fixed by the task seed
-    with pytest.raises(ValueError, match="split must be 'train', 'valid' or 'test', got 'dev'"):
+    with pytest.raises(ValueError, match=r"expected one of train, valid, test, got 'dev'"):
         task.data("dev", 10)
 
 
@@ -56,8 +56,7 @@ def test_fold_layer_predicts_the_sum_of_perfect_digits():
 def test_fold_learns_digits_from_sums_of_eight():
     """Real MNIST, labels = sums of 8 digits only: 3,000 sums, 4 epochs of the exact fold, LeNet (measured:
     per-digit accuracy 26.6%, 55.5%, 94.3%, 97.2% after epochs 1-4; about 14 s of CPU)."""
-    from blackprop.models import LeNet
-    from blackprop.tasks.mnist_r import DigitsModel
+    from blackprop.models import DigitsModel, LeNet
     from blackprop.tasks.sum_scale import scale_data
 
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ def test_program_on_true_digits_reproduces_labels(name):
     program = task.make_program()
     assert program.evaluate(data.symbols).tolist() == [program.output.index(v) for v in expected]
     # the images really are of those digits
-    pool_labels = __import__("blackprop.tasks.mnist_r", fromlist=["mnist_pool"]).mnist_pool("test")[1]
+    pool_labels = __import__("blackprop.data.mnist", fromlist=["mnist_pool"]).mnist_pool("test")[1]
     assert torch.equal(pool_labels[data.index], data.symbols)
 
 

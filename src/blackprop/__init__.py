@@ -8,7 +8,6 @@
 """
 
 from . import models
-from .batched import BatchedProgram
 from .beliefs import Beliefs
 from .blackbox import BlackBox
 from .estimators import (
@@ -21,11 +20,12 @@ from .estimators import (
     Exact,
     IndeCateR,
     IndeCateRPlus,
-    SubstitutionISED,
     TooLargeToEnumerate,
     estimator,
+    parse_estimator_settings,
 )
-from .program import FAILED, Program, ProgramStats
+from .explain.compute import explain
+from .program import FAILED, BatchedProgram, Program, ProgramFailedError, ProgramStats, TransientProgramError
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
 from .structured import ExactFold, Fold
@@ -53,14 +53,17 @@ __all__ = [
     "Product",
     "BatchedProgram",
     "Program",
+    "ProgramFailedError",
     "ProgramStats",
+    "TransientProgramError",
     "REINFORCE",
     "SEMIRINGS",
     "Semiring",
     "Sequence",
-    "SubstitutionISED",
     "TooLargeToEnumerate",
     "estimator",
+    "parse_estimator_settings",
+    "explain",
     "models",
     "output_matches",
     "padded",

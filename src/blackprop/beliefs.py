@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,20 @@ from .spaces import Discrete, Padded, Sequence, padded
 
 __all__ = ["Beliefs"]
 
+#: the least tolerance on |sum p - 1|; low-precision dtypes get more (``sum_tolerance``).
 SUM_TOLERANCE = 1e-3
+
+
+def sum_tolerance(dtype: torch.dtype, classes: int) -> float:
+    """How far from 1 a softmax in ``dtype`` over ``classes`` values may sum: eps * (2 + log2 C), at least 1e-3.
+
+    Each probability and the normaliser are rounded (eps each), and a pairwise sum in the dtype adds
+    about eps per level; bfloat16 over 100 classes gets 0.068, float32 keeps 1e-3.
+
+    >>> sum_tolerance(torch.float32, 10), round(sum_tolerance(torch.bfloat16, 100), 3)
+    (0.001, 0.068)
+    """
+    return max(SUM_TOLERANCE, torch.finfo(dtype).eps * (2 + math.log2(max(classes, 1))))
 
 
 @dataclass
@@ -54,8 +68,14 @@ class Beliefs:
         return self.probs.device
 
     @staticmethod
-    def from_inputs(spaces: SequenceABC[Discrete | Sequence], inputs: SequenceABC[Any]) -> Beliefs:
-        """Validate one tensor (or ``padded``) per input space and stack them."""
+    def from_inputs(
+        spaces: SequenceABC[Discrete | Sequence], inputs: SequenceABC[Any], from_logits: bool = False
+    ) -> Beliefs:
+        """Validate one tensor (or ``padded``) per input space and stack them.
+
+        ``from_logits``: the tensors hold unnormalised log-probabilities; softmax is applied over the
+        last dimension first.
+        """
         if len(inputs) != len(spaces):
             raise TypeError(
                 f"the program takes {len(spaces)} input(s) ({', '.join(map(repr, spaces))}) but "
@@ -66,7 +86,7 @@ class Beliefs:
         sizes: list[int] = []
         batch: int | None = None
         for position, (space, value) in enumerate(zip(spaces, inputs, strict=True)):
-            probs, valid = _one_input(position, space, value)
+            probs, valid = _one_input(position, space, value, from_logits)
             if batch is None:
                 batch = probs.shape[0]
             elif probs.shape[0] != batch:
@@ -127,7 +147,9 @@ class Beliefs:
         return terms.masked_fill(tuples < 0, 0.0)
 
 
-def _one_input(position: int, space: Discrete | Sequence, value: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _one_input(
+    position: int, space: Discrete | Sequence, value: Any, from_logits: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(space, Sequence):
         if isinstance(value, tuple) and len(value) == 2:
             second = torch.as_tensor(value[1])
@@ -139,7 +161,7 @@ def _one_input(position: int, space: Discrete | Sequence, value: Any) -> tuple[t
                 f"input {position} ({space!r}): expected padded(probs, lengths) or (probs, lengths), "
                 f"got {type(value).__name__}"
             )
-        probs = value.probs
+        probs = _softmax(position, value.probs) if from_logits else value.probs
         expected = (space.max_len, space.element.size)
         if probs.shape[1:] != expected:
             raise ValueError(
@@ -155,10 +177,16 @@ def _one_input(position: int, space: Discrete | Sequence, value: Any) -> tuple[t
                 f"input {position} ({space!r}): probabilities must have shape [batch, {space.size}], "
                 f"got {list(value.shape)}"
             )
-        probs = value.unsqueeze(1)
+        probs = (_softmax(position, value) if from_logits else value).unsqueeze(1)
         valid = torch.ones(probs.shape[:2], dtype=torch.bool, device=probs.device)
     _check_distribution(position, probs, valid)
     return probs, valid
+
+
+def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
+    if not logits.is_floating_point():
+        raise TypeError(f"input {position}: logits must be a float tensor, got {logits.dtype}")
+    return torch.softmax(logits, dim=-1)
 
 
 def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor) -> None:
@@ -168,12 +196,13 @@ def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor)
     if bool(torch.isnan(detached).any()):
         raise ValueError(f"input {position}: probabilities contain NaN; check the network's outputs")
     if bool((detached < 0).any()):
-        raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first")
-    sums = detached.sum(dim=-1)
-    bad = valid & ((sums - 1).abs() > SUM_TOLERANCE)
+        raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first, "
+                         "or pass logits with BlackBox(..., from_logits=True)")
+    sums = detached.double().sum(dim=-1)
+    bad = valid & ((sums - 1).abs() > sum_tolerance(probs.dtype, probs.shape[-1]))
     if bool(bad.any()):
         worst = sums[bad][0].item()
         raise ValueError(
             f"input {position}: probabilities must sum to 1 over the last dimension (found {worst:.4f}); "
-            "apply softmax to the network's logits"
+            "apply softmax to the network's logits, or pass logits with BlackBox(..., from_logits=True)"
         )

@@ -1,4 +1,4 @@
-"""Command line: ``blackprop train | bench | report | list``.
+"""Command line: ``blackprop train | bench | report | list | explain``.
 
     blackprop train sum2 --method ised --epochs 1 --seed 0 --json out.json
     blackprop list
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_bench_parsers
 
     add_bench_parsers(commands, _add_run_options)
+    from .explain.cli import add_explain_parser
+
+    add_explain_parser(commands)
     return parser
 
 

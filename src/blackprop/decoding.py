@@ -32,13 +32,13 @@ import heapq
 import torch
 
 from .beliefs import Beliefs
-from .program import Program
+from .program import BaseProgram
 from .spaces import Product
 
 __all__ = ["accepted", "ranked_tuples", "search_accepted"]
 
 
-def accepted(program: Program, outputs: torch.Tensor) -> torch.Tensor:
+def accepted(program: BaseProgram, outputs: torch.Tensor) -> torch.Tensor:
     """Whether each output index is accepted: the call succeeded and, for a Product, no component is unknown."""
     if isinstance(program.output, Product):
         return (outputs >= 0).all(dim=-1)
@@ -80,7 +80,7 @@ def ranked_tuples(log_probs: torch.Tensor, sizes: list[int], count: int) -> list
     return out
 
 
-def search_accepted(program: Program, beliefs: Beliefs, budget: int, chunk: int = 16) -> torch.Tensor:
+def search_accepted(program: BaseProgram, beliefs: Beliefs, budget: int, chunk: int = 16) -> torch.Tensor:
     """Per example, the most probable tuple among its ``budget`` most probable whose output is accepted.
 
     Returns ``[B, V]`` class indices (-1 on padded positions). Examples whose argmax tuple is

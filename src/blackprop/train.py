@@ -27,9 +27,9 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .batched import BatchedProgram
 from .blackbox import BlackBox
 from .estimators import ESTIMATORS, estimator
+from .program import BatchedProgram
 from .spaces import OutputSpaceError
 from .tasks import Task, TaskData, get_task
 
@@ -90,7 +90,7 @@ class RunConfig:
             raise ValueError(f"threads must be an int >= 1 (or None for torch's default), got {self.threads!r}")
         pick_device(self.device)
         if self.executor is not None:
-            from .executors import parse_executor_spec
+            from .program import parse_executor_spec
 
             parse_executor_spec(self.executor)
         make_estimator(self)  # unknown or invalid estimator settings fail here, before any data is loaded
@@ -153,9 +153,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     model = task.make_model().to(device)
     program = task.make_program()
     if config.executor is not None:
-        from .executors import executor_from_spec
-
-        program.use_executor(executor_from_spec(config.executor))
+        program.use_executor(config.executor)  # a spec string such as "process:4"
     layer = BlackBox(program, make_estimator(config), seed=config.seed).to(device)
     optimizer = torch.optim.Adam(list(model.parameters()) + list(layer.parameters()), lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -347,16 +345,11 @@ def _queries_per_example(history: list[dict[str, Any]], train_size: int) -> dict
 
 
 def _program_state(program: Any) -> dict[str, Any]:
-    return {"memo": dict(program._memo), "values": list(program.output.values), "stats": dataclasses.asdict(program.stats)}
+    return program.state_dict()  # memo (Program only), output values and counters
 
 
 def _restore_program(program: Any, state: dict[str, Any]) -> None:
-    if getattr(program.output, "is_open", False):
-        for value in state["values"]:
-            program.output.index(value)
-    program._memo.update(state["memo"])
-    for key, value in state["stats"].items():
-        setattr(program.stats, key, value)
+    program.load_state_dict(state)
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:

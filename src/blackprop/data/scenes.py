@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CROP_SIZE", "GLYPHS", "MAX_OBJECTS", "OBJECTS", "ROOMS", "ROOM_OBJECTS", "compose_scene", "emoji_font_path",
-    "generate_scenes", "glyph_source", "load_scene_folder", "render_object",
+    "generate_scenes", "glyph_description", "glyph_source", "load_scene_folder", "render_object",
 ]
 
 CROP_SIZE = 32
@@ -108,6 +108,15 @@ def glyph_source() -> str:
                       "as random pictograms instead", RuntimeWarning, stacklevel=2)
         return "shapes"
     return f"emoji:{font}"
+
+
+def glyph_description(source: str) -> str:
+    """Words for the training rows: which glyphs a ``glyph_source()`` value draws, and why."""
+    if source.startswith("emoji:"):
+        return f"colour emoji font {source.split(':', 1)[1]}"
+    if os.environ.get("BLACKPROP_SCENE_GLYPHS") == "shapes":
+        return "random pictograms (BLACKPROP_SCENE_GLYPHS=shapes)"
+    return "font fallback: random pictograms (no colour emoji font found)"
 
 
 @functools.lru_cache(maxsize=2)

@@ -11,14 +11,14 @@ The archive holds 28x28 8-bit grayscale PNGs, white ink on black like MNIST, und
 | multiplication_cross, multiplication_dot | * |
 | division_slash, division_obelus | / |
 
-Where the archive is looked for, in order (the first that exists wins):
-1. the ``path`` argument, 2. the ``BLACKPROP_SYMBOLS`` variable (the zip file, or a folder holding it),
-3. the cache folder ``$BLACKPROP_DATA/mdas_symbols_v1.zip`` (default ``~/.cache/blackprop/``),
-4. ``shared/data/mdas_symbols_v1.zip`` beside the repository (``<repo>/../shared/data``).
-Nothing is downloaded; when none exists the error names these places.
+The archive is the ``mdas_symbol_dataset`` of jdmacleod/handwritten-calculator on GitHub, released
+under the MIT licence (keep its licence notice with any copy). Where it is looked for, in order:
+1. the ``path`` argument, 2. ``$BLACKPROP_SYMBOLS`` (the zip file, or a folder holding it),
+3. the cache folder: ``$BLACKPROP_DATA/mdas_symbols_v1.zip`` (default ``~/.cache/blackprop/``),
+4. a download into the cache from its upstream at a pinned commit (``ARCHIVE_URL``, or
+   ``$BLACKPROP_SYMBOLS_URL``), refused unless its sha256 is ``ARCHIVE_SHA256``.
 
-PNGs are decoded by a small built-in decoder (8-bit grayscale, the archive's only format), so
-Pillow is needed only for other image formats.
+PNGs are decoded with Pillow.
 
 Example:
     >>> images, operators, glyphs = load_operator_symbols("test")    # doctest: +SKIP
@@ -31,21 +31,25 @@ from __future__ import annotations
 import functools
 import io
 import os
-import struct
+import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .mnist import DataUnavailable, cache_dir
+from ._cache import DataUnavailable, cache_dir, download, verified
 
-__all__ = ["ARCHIVE_NAME", "GLYPH_OPERATORS", "decode_png", "find_symbols_archive", "load_operator_symbols"]
+__all__ = ["ARCHIVE_NAME", "ARCHIVE_SHA256", "ARCHIVE_URL", "GLYPH_OPERATORS", "decode_png", "find_symbols_archive",
+           "load_operator_symbols"]
 
 ARCHIVE_NAME = "mdas_symbols_v1.zip"
-#: sha256 of the archive this loader was written against (any archive with the same layout works)
+#: the upstream archive at a pinned commit (MIT licence)
+ARCHIVE_URL = ("https://github.com/jdmacleod/handwritten-calculator/raw/fffcb836f45ddac77e313cdec93e17cd4ba857ca/"
+               "mdas_symbol_dataset/mdas_symbols_v1.zip")
+#: sha256 of that archive: a download is kept only if it matches (a user's own file is used as given)
 ARCHIVE_SHA256 = "c779edb082fbe932e02ba129d4a0f7eee5e539873f988b587284d46a947d8791"
+LICENCE = "MIT licence, (c) the handwritten-calculator authors (github.com/jdmacleod/handwritten-calculator)"
 ROOT_FOLDER = "symbols_partitioned"
 SPLITS = ("train", "val", "test")
 GLYPH_OPERATORS = {
@@ -58,36 +62,32 @@ GLYPH_OPERATORS = {
 }
 
 
-def candidate_paths(path: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The places searched for the archive, in order."""
-    places: list[Path] = []
-    for given in (path, os.environ.get("BLACKPROP_SYMBOLS")):
-        if given:
-            given = Path(given)
-            places.append(given / ARCHIVE_NAME if given.is_dir() else given)
-    places.append(cache_dir() / ARCHIVE_NAME)
-    repository = Path(__file__).resolve().parents[3]
-    places.append(repository.parent / "shared" / "data" / ARCHIVE_NAME)
-    return places
-
-
-def find_symbols_archive(path: str | os.PathLike[str] | None = None) -> Path:
-    """The operator-symbol archive; raises ``DataUnavailable`` naming every place searched."""
+def find_symbols_archive(path: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:
+    """The operator-symbol archive: the user's, the cached one, or (``download_missing``) a checked
+    download into the cache."""
     explicit = path or os.environ.get("BLACKPROP_SYMBOLS")
-    places = candidate_paths(path)
-    if explicit and not places[0].is_file():
+    if explicit:
+        given = Path(explicit)
+        given = given / ARCHIVE_NAME if given.is_dir() else given
+        if not given.is_file():
+            raise DataUnavailable(
+                f"operator symbols: {given} (from {'path=' if path else 'BLACKPROP_SYMBOLS'}) is not a file; "
+                f"point it at {ARCHIVE_NAME} or at the folder that holds it"
+            )
+        return given
+    cached = cache_dir() / ARCHIVE_NAME
+    if verified(cached, ARCHIVE_SHA256):
+        return cached
+    if not download_missing:
+        raise DataUnavailable(f"operator symbols: {ARCHIVE_NAME} is not in {cache_dir()} and BLACKPROP_SYMBOLS is not set")
+    url = os.environ.get("BLACKPROP_SYMBOLS_URL") or ARCHIVE_URL
+    print(f"blackprop: downloading the hand-written operator symbols ({LICENCE}) from {url}", file=sys.stderr)
+    try:
+        return download(url, cached, ARCHIVE_SHA256, "operator symbols")
+    except DataUnavailable as error:
         raise DataUnavailable(
-            f"operator symbols: {places[0]} (from {'path=' if path else 'BLACKPROP_SYMBOLS'}) is not a file; "
-            f"point it at {ARCHIVE_NAME} or at the folder that holds it"
-        )
-    for place in places:
-        if place.is_file():
-            return place
-    searched = "\n  ".join(str(p) for p in places)
-    raise DataUnavailable(
-        f"operator symbols: {ARCHIVE_NAME} not found; searched\n  {searched}\n"
-        f"Copy {ARCHIVE_NAME} (and its licence file) to {cache_dir()}, or set BLACKPROP_SYMBOLS to its path"
-    )
+            f"{error}\nDownload {ARCHIVE_NAME} yourself (sha256 {ARCHIVE_SHA256}) and set BLACKPROP_SYMBOLS to its path"
+        ) from None
 
 
 def load_operator_symbols(
@@ -134,67 +134,13 @@ def _load(archive: Path, split: str) -> tuple[torch.Tensor, list[str], list[str]
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """Pixels ``uint8 [H, W]`` of a PNG: 8-bit grayscale directly, other formats through Pillow."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise DataUnavailable("decode_png: not a PNG file (bad signature)")
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    if depth != 8 or colour != 0 or interlace != 0:
-        return _decode_with_pillow(data)
-    chunks, position = [], 8
-    while position < len(data):
-        (size,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
-        if kind == b"IDAT":
-            chunks.append(data[position + 8 : position + 8 + size])
-        position += 12 + size
-    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, width + 1)
-    return _unfilter(raw[:, 1:].astype(np.int32), raw[:, 0])
+    """Pixels ``uint8 [H, W]`` of a PNG, in grayscale."""
+    from PIL import Image, UnidentifiedImageError
 
-
-def _unfilter(rows: np.ndarray, filters: np.ndarray) -> np.ndarray:
-    """Undo PNG scanline filters (None, Sub, Up, Average, Paeth) for one byte per pixel."""
-    out = np.zeros_like(rows)
-    previous = np.zeros(rows.shape[1], dtype=np.int32)
-    for r, kind in enumerate(filters.tolist()):
-        line = rows[r]
-        if kind == 0:
-            current = line
-        elif kind == 2:
-            current = (line + previous) & 0xFF
-        else:
-            current = np.zeros_like(line)
-            left = 0
-            for c in range(line.shape[0]):
-                up = int(previous[c])
-                if kind == 1:
-                    value = line[c] + left
-                elif kind == 3:
-                    value = line[c] + ((left + up) >> 1)
-                elif kind == 4:
-                    upper_left = int(previous[c - 1]) if c else 0
-                    value = line[c] + _paeth(left, up, upper_left)
-                else:
-                    raise DataUnavailable(f"decode_png: unknown filter type {kind}")
-                left = int(value) & 0xFF
-                current[c] = left
-        out[r] = current
-        previous = current
-    return out.astype(np.uint8)
-
-
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
-
-
-def _decode_with_pillow(data: bytes) -> np.ndarray:
     try:
-        from PIL import Image
-    except ImportError:
-        raise DataUnavailable(
-            "decode_png: this PNG is not 8-bit grayscale and Pillow is not installed; pip install pillow"
-        ) from None
-    return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG":
+                raise DataUnavailable(f"decode_png: a {image.format} image, not a PNG")
+            return np.asarray(image.convert("L"))
+    except UnidentifiedImageError:
+        raise DataUnavailable("decode_png: not a PNG file (Pillow cannot identify it)") from None

@@ -11,15 +11,14 @@ stands in for the exact p(y | P) = sum_{x : P(x) = y} prod_v P_v(x_v). Each trai
    are) and half with s = max(sigma, ``broad_std``) (the simplex around them, corners included;
    the reference got the same breadth from a strong L2 pull of the Dirichlet's alpha towards 0);
    then x ~ P, y = P(x) (one program call per distinct x, through the cache); train q by
-   minimising -log q(y | P);
+   minimising -log q(y | P). q has one extra outcome, "the program failed", trained on the worlds
+   where the call failed, so q(y | P) estimates p(y) with the failure mass left out (not
+   p(y | success), which would reward the network for tuples that make the program fail);
 3. train perception by minimising -log q(y_label | P_network), with q held fixed; during the first
    ``warmup_steps`` steps only q learns.
 
-Why the broad half and the warm-up (measured on sum2, MNIST, Adam lr 1e-3, 300 steps): Adam
-follows an untrained q's arbitrary but consistent slopes, and the network collapsed to one
-confident class within 25-50 steps, never to recover, with the prior fitted to the beliefs alone
-(seed 0) and with the half-broad prior but no warm-up (seeds 1 and 2; seed 0 learnt). With both,
-symbol accuracy reached 0.91-0.94 after 275 steps on seeds 0, 1 and 2.
+The broad half and the warm-up keep the network from following an untrained q's arbitrary but
+consistent slopes into one confident class early on.
 
 Both parts go into one loss, ``perception_nll + (surrogate_nll - surrogate_nll.detach())``: the
 value is the perception NLL and the gradient trains q on the worlds and the network on the
@@ -40,16 +39,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 from torch import nn
 
 from .._math import safe_log
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..spaces import Discrete, Sequence
-from ._base import Estimator, check_positive_int, nll_of_target
+from ._base import Estimator, at_least, nll_of_target, positive, setting, value_with_gradient
 
 __all__ = ["ANeSI", "Surrogate"]
 
@@ -57,6 +56,7 @@ __all__ = ["ANeSI", "Surrogate"]
 PROBABILITY_FLOOR = 1e-6
 
 
+@final
 @dataclass(frozen=True)
 class ANeSI(Estimator):
     """A-NeSI in its "predict only" form: q(y | P) trained on prior samples, perception on log q.
@@ -70,25 +70,17 @@ class ANeSI(Estimator):
         warmup_steps: steps at the start during which only q learns (perception gets no gradient).
     """
 
-    num_samples: int = 100
-    hidden_size: int = 800
-    num_layers: int = 3
-    num_beliefs: int = 2500
-    broad_std: float = 6.0
-    warmup_steps: int = 25
+    num_samples: int = setting(100, positive)
+    hidden_size: int = setting(800, positive)
+    num_layers: int = setting(3, positive)
+    num_beliefs: int = setting(2500, positive)
+    broad_std: float = setting(6.0, at_least(0.0))
+    warmup_steps: int = setting(25, at_least(0))
 
     name: ClassVar[str] = "anesi"
     differentiable_forward: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        for name in ("num_samples", "hidden_size", "num_layers", "num_beliefs"):
-            check_positive_int("ANeSI", name, getattr(self, name))
-        if isinstance(self.broad_std, bool) or not isinstance(self.broad_std, (int, float)) or self.broad_std < 0:
-            raise ValueError(f"ANeSI(broad_std=...): must be a number >= 0, got {self.broad_std!r}")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"ANeSI(warmup_steps=...): must be an int >= 0, got {self.warmup_steps!r}")
-
-    def build(self, program: Program) -> Surrogate:
+    def build(self, program: BaseProgram) -> Surrogate:
         if not isinstance(program.output, Discrete):
             raise ValueError(
                 f"ANeSI: program {program.name!r} has output space {program.output!r}, but A-NeSI needs a "
@@ -101,30 +93,32 @@ class ANeSI(Estimator):
                  for _ in range(s.max_len if isinstance(s, Sequence) else 1)]
         return Surrogate(sizes, program.output.size, self.hidden_size, self.num_layers, self.num_beliefs)
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return surrogate_of(state).log_q(beliefs.probs, beliefs.valid).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         q = surrogate_of(state)
         q.remember(beliefs.probs.detach(), beliefs.valid)
         world_probs, world_valid = q.sample_prior(self.num_samples, self.broad_std, generator)
         worlds = Beliefs(world_probs, safe_log(world_probs), world_valid, beliefs.sizes).sample(1, generator)
         world_outputs = program.evaluate(worlds).squeeze(1)  # [M]; -1 where the program failed
-        ok = world_outputs >= 0
-        log_q_worlds = q.log_q(world_probs, world_valid)
-        picked = log_q_worlds.gather(1, world_outputs.clamp(min=0).unsqueeze(1)).squeeze(1)
-        surrogate_nll = -(picked * ok).sum() / ok.sum().clamp(min=1)
+        failure = program.output.size  # q's last outcome: the program failed on this world
+        outcome = torch.where(world_outputs >= 0, world_outputs, torch.full_like(world_outputs, failure))
+        log_q_worlds = q.log_q(world_probs, world_valid, with_failure=True)
+        surrogate_nll = -log_q_worlds.gather(1, outcome.unsqueeze(1)).mean()
         perception_nll = nll_of_target(q.log_q(beliefs.probs, beliefs.valid, frozen=True), target)
         if int(q.steps) < self.warmup_steps:
             perception_nll = perception_nll.detach()
         q.steps.add_(1)
-        return perception_nll + (surrogate_nll - surrogate_nll.detach())
+        return value_with_gradient(perception_nll, surrogate_nll)
 
 
+@final
 class Surrogate(nn.Module):
-    """q(y | P): an MLP on the flattened beliefs and valid flags, plus the buffer of recent beliefs.
+    """q(y | P): an MLP on the flattened beliefs and valid flags (one output unit per value, plus one
+    for failure), and the buffer of recent beliefs.
 
     The buffer (``recent_probs``, ``recent_valid``, ``filled``, ``cursor``) is part of the state dict,
     so a checkpointed run resumes with the same prior.
@@ -145,7 +139,7 @@ class Surrogate(nn.Module):
         for _ in range(num_layers):
             layers += [nn.Linear(width, hidden_size), nn.ReLU()]
             width = hidden_size
-        layers.append(nn.Linear(width, num_outputs))
+        layers.append(nn.Linear(width, num_outputs + 1))  # the last unit: "the program failed"
         self.net = nn.Sequential(*layers)
         self.register_buffer("class_mask", torch.arange(C).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1))
         self.register_buffer("recent_probs", torch.zeros(num_beliefs, V, C))
@@ -154,15 +148,19 @@ class Surrogate(nn.Module):
         self.register_buffer("cursor", torch.zeros((), dtype=torch.long))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
-    def log_q(self, probs: torch.Tensor, valid: torch.Tensor, frozen: bool = False) -> torch.Tensor:
-        """log q(y | P) ``[M, |outputs|]``; with ``frozen`` the gradient reaches P but not q's weights."""
+    def log_q(
+        self, probs: torch.Tensor, valid: torch.Tensor, frozen: bool = False, with_failure: bool = False
+    ) -> torch.Tensor:
+        """log q(y | P) ``[M, |outputs|]`` (``with_failure``: and log q(failure | P) as a last column);
+        with ``frozen`` the gradient reaches P but not q's weights."""
         features = torch.cat([(probs * valid.unsqueeze(2)).flatten(1), valid.to(probs.dtype)], dim=1)
         if frozen:
             weights = {name: p.detach() for name, p in self.net.named_parameters()}
             logits = torch.func.functional_call(self.net, weights, (features,))
         else:
             logits = self.net(features)
-        return torch.log_softmax(logits, dim=1)
+        log_q = torch.log_softmax(logits, dim=1)
+        return log_q if with_failure else log_q[:, :-1]
 
     @torch.no_grad()
     def remember(self, probs: torch.Tensor, valid: torch.Tensor) -> None:

@@ -7,21 +7,26 @@ on small spaces; the loss is -log p(y). The program runs once per tuple of the p
 (memoised, so only on the first batch). Sequence inputs are enumerated for each distinct length
 pattern in the batch.
 
-Example: p_a=[.1,.6,.3], p_b=[.2,.1,.7], P=a+b gives p = [.02, .13, .19, .45, .21].
+Example (p_a=[.1,.6,.3], p_b=[.2,.1,.7], P=a+b):
+    >>> import torch, blackprop as bp
+    >>> add = bp.Program(lambda a, b: a + b, (bp.Discrete(range(3)),) * 2, bp.Discrete(range(5)))
+    >>> p = bp.BlackBox(add, bp.Exact())(torch.tensor([[.1, .6, .3]]), torch.tensor([[.2, .1, .7]]))
+    >>> [round(v, 4) for v in p[0].tolist()]
+    [0.02, 0.13, 0.19, 0.45, 0.21]
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..semirings import SEMIRINGS
-from ._base import Estimator, check_positive_int, nll_of_target
+from ._base import Estimator, nll_of_target, positive, setting
 
 __all__ = ["Exact", "TooLargeToEnumerate"]
 
@@ -30,19 +35,17 @@ class TooLargeToEnumerate(ValueError):
     pass
 
 
+@final
 @dataclass(frozen=True)
 class Exact(Estimator):
     """Exhaustive enumeration when the input product space has at most ``max_tuples`` tuples."""
 
-    max_tuples: int = 1_000_000
+    max_tuples: int = setting(1_000_000, positive)
 
     name: ClassVar[str] = "exact"
     differentiable_forward: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        check_positive_int("Exact", "max_tuples", self.max_tuples)
-
-    def log_probs(self, program: Program, beliefs: Beliefs) -> torch.Tensor:
+    def log_probs(self, program: BaseProgram, beliefs: Beliefs) -> torch.Tensor:
         """log p(y) ``[B, |outputs|]``."""
         sizes = beliefs.sizes.tolist()
         patterns, group = torch.unique(beliefs.valid, dim=0, return_inverse=True)
@@ -69,16 +72,13 @@ class Exact(Estimator):
             result = result.index_copy(0, rows, log_p)
         return result
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return self.log_probs(program, beliefs).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
-        log_p = self.log_probs(program, beliefs)
-        if target.max().item() >= log_p.shape[1]:
-            log_p = torch.nn.functional.pad(log_p, (0, program.output.size - log_p.shape[1]), value=float("-inf"))
-        return nll_of_target(log_p, target.to(log_p.device))
+        return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 
 
 def enumerate_tuples(sizes: list[int], valid: list[bool], device: torch.device) -> torch.Tensor:

@@ -12,9 +12,12 @@ every variable d:
 
     grad_hat = sum_d sum_k grad p_d(k) * 1/N sum_s f(x_s with x_{s,d} = k)      (D*K*N program calls)
 
-* ``IndeCateR``: the same N samples x_s serve every variable d.
-* ``IndeCateR+``: each variable d gets its own block of N samples (N*D samples in all), so the
-  blocks are independent; same D*K*N calls.
+* ``variant="shared"`` (IndeCateR): the same N samples x_s serve every variable d.
+* ``variant="per-variable"`` (IndeCateR+): each variable d gets its own block of N samples (N*D
+  samples in all), so the blocks are independent; same D*K*N calls.
+
+One class holds both; ``bp.IndeCateRPlus(...)`` and the registry name "indecater+" build it with
+``variant="per-variable"``.
 
 Padded sequence positions are never substituted (they contribute nothing) and value k of a
 variable is only tried where k is one of its classes. Every tuple goes through
@@ -33,85 +36,59 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
-from ._base import Estimator, check_choice, check_positive_int
-from .reinforce import OBJECTIVES, objective_loss, rewards, sampled_distribution
+from ..program import BaseProgram
+from ._base import Estimator, choice, positive, setting
+from .reinforce import OBJECTIVES, objective_loss, rewards
 
 __all__ = ["IndeCateR", "IndeCateRPlus", "indecater_loss"]
 
 
+@final
 @dataclass(frozen=True)
 class IndeCateR(Estimator):
-    """IndeCateR with ``num_samples`` (N) samples shared by all variables: D*K*N program calls per example.
+    """IndeCateR (``variant="shared"``) or IndeCateR+ (``"per-variable"``): D*K*N program calls per example.
 
     Args:
-        num_samples: N.
+        num_samples: N, samples (per variable block for IndeCateR+).
         objective: "log" (-log p(y)) or "linear" (1 - p(y)).
+        variant: "shared" (one set of N samples seen by every variable, IndeCateR) or
+            "per-variable" (an independent block of N samples per variable, IndeCateR+).
     """
 
-    num_samples: int = 100
-    objective: str = "log"
+    num_samples: int = setting(100, positive)
+    objective: str = setting("log", choice(*OBJECTIVES))
+    variant: str = setting("shared", choice("shared", "per-variable"))
 
     name: ClassVar[str] = "indecater"
 
-    def __post_init__(self) -> None:
-        check_positive_int("IndeCateR", "num_samples", self.num_samples)
-        check_choice("IndeCateR", "objective", self.objective, OBJECTIVES)
-
     def draw(self, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
-        """Samples per variable block ``[B, D, N, V]``: one set of N, seen by every block."""
-        tuples = beliefs.sample(self.num_samples, generator)
-        return tuples.unsqueeze(1).expand(-1, beliefs.num_variables, -1, -1)
-
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return sampled_distribution(program, beliefs, self.num_samples, generator)
-
-    def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
-    ) -> torch.Tensor:
-        return indecater_loss(program, beliefs, target, self.draw(beliefs, generator), self.objective)
-
-
-@dataclass(frozen=True)
-class IndeCateRPlus(Estimator):
-    """IndeCateR+: a separate block of ``num_samples`` (N) samples per variable (N*D samples, D*K*N calls).
-
-    Args:
-        num_samples: N, samples per variable block.
-        objective: "log" (-log p(y)) or "linear" (1 - p(y)).
-    """
-
-    num_samples: int = 100
-    objective: str = "log"
-
-    name: ClassVar[str] = "indecater+"
-
-    def __post_init__(self) -> None:
-        check_positive_int("IndeCateRPlus", "num_samples", self.num_samples)
-        check_choice("IndeCateRPlus", "objective", self.objective, OBJECTIVES)
-
-    def draw(self, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
-        """Samples per variable block ``[B, D, N, V]``, independent across blocks."""
+        """Samples per variable block ``[B, D, N, V]``: shared by every block, or independent blocks."""
         D = beliefs.num_variables
-        tuples = beliefs.sample(self.num_samples * D, generator)
-        return tuples.reshape(beliefs.batch_size, D, self.num_samples, D)
+        if self.variant == "shared":
+            return beliefs.sample(self.num_samples, generator).unsqueeze(1).expand(-1, D, -1, -1)
+        return beliefs.sample(self.num_samples * D, generator).reshape(beliefs.batch_size, D, self.num_samples, D)
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return sampled_distribution(program, beliefs, self.num_samples * beliefs.num_variables, generator)
+    def forward_samples(self, beliefs: Beliefs) -> int:
+        return self.num_samples * (1 if self.variant == "shared" else beliefs.num_variables)
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         return indecater_loss(program, beliefs, target, self.draw(beliefs, generator), self.objective)
+
+
+def IndeCateRPlus(num_samples: int = 100, objective: str = "log") -> IndeCateR:  # noqa: N802 (the paper's name)
+    """IndeCateR+: ``IndeCateR(num_samples, objective, variant="per-variable")``."""
+    return IndeCateR(num_samples=num_samples, objective=objective, variant="per-variable")
 
 
 def indecater_loss(
-    program: Program, beliefs: Beliefs, target: torch.Tensor, blocks: torch.Tensor, objective: str
+    program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, blocks: torch.Tensor, objective: str
 ) -> torch.Tensor:
     """The IndeCateR loss from sample blocks ``[B, D, N, V]`` (block d is the one variable d is swept in)."""
     B, D, N, V = blocks.shape

@@ -1,86 +1,77 @@
-"""ISED: Infer, Sample, Estimate, Descend (Solko-Breslin et al., NeurIPS 2024).
+"""ISED: Infer, Sample, Estimate, Descend.
 
-For each example draw k symbol tuples x_s ~ prod_v p_v, run the program, and summarise
-(in a semiring, default add-mult):
+Solko-Breslin, Choi, Li, Velingker, Alur, Naik and Wong, "Data-Efficient Learning with Neural
+Programs", NeurIPS 2024.
 
-    w(y) = sum_{s : P(x_s) = y}  prod_v p_v(x_{s,v})
+For each example draw k symbol tuples x_s ~ prod_v p_v, run the program, and summarise the
+matching tuples in a semiring (default add-mult):
 
-then normalise w over outputs (L1: w / sum w; L2: w / ||w||_2; or none) and take a loss
-against the one-hot label. Gradients flow through the probabilities in w only; the program
-is never differentiated. Everything is computed in log space.
+    w(y) = sum_{s : P(x_s) = y}  prod_v p_v(x_{s,v})                  (weights="probability")
+    w(y) = 1/k sum_{s : P(x_s) = y}  prod_v p_v(x_{s,v}) / q_v(x_{s,v})  (weights="importance")
 
-Example (the blog's worked example, samples (1,2), (1,0), (2,1) with P = a+b):
-    w(3) = .6*.7 + .3*.1 = .45 ;  w(1) = .6*.2 = .12
+normalise w over outputs (L1: w / sum w; L2: w / ||w||_2; or none) and take a loss against the
+label, -log q(y) ("nll") or binary cross-entropy ("bce"). Gradients flow through the
+probabilities in w only; the program is never differentiated. Everything is in log space.
 
-Defaults (measured, summarised in RESULTS.md): duplicates counted with multiplicity, L1
-normalisation and the loss -log q(y) on the normalised summary. On sum2 (3 epochs) all variants
-are within noise (``results/ablation_sum2.jsonl``); on sum4 (3 epochs) L1 reached 88.2% against
-11.2% (lr 1e-4) and 54.2% after 10 epochs (lr 1e-3) for the reference's L2
-(``results/ablation_defaults.jsonl``, ``results/ablation_l2_grid.jsonl``).
+What the default estimates (probability weights, add-mult, L1, NLL). The tuples are already drawn
+in proportion to p(x), so weighing them by p(x) again counts each twice: as k grows, w(y)/k tends
+to Q2(y) = sum_{x : P(x) = y} p(x)^2, the loss to -log of the normalised Q2(y) / sum_y' Q2(y'),
+and its gradient to *half* the gradient of that, not to the gradient of -log p(y). With many
+variables the single most probable matching tuple takes nearly all of w(y).
 
-Weights of the matching tuples (``weights``). The tuples are already drawn in proportion to
-their probability, so ISED's weight p(x_s) counts a tuple's probability twice: the summary
-follows p(x)^2 restricted to the tuples giving y, and with many variables the single most probable
-matching tuple takes nearly all of w(y). ``weights="importance"`` instead weighs each tuple by
-p(x_s) / q(x_s), q the (detached) distribution it was drawn from:
-
-    w(y) = 1/k sum_{s : P(x_s) = y}  prod_v p_v(x_{s,v}) / q_v(x_{s,v})        (value: share of hits)
-
-an unbiased estimate of p(y) whose gradient is the score-function estimate. After the L1
-normalisation, the loss -log q(y) has the gradient
+Importance weights (``weights="importance"``, q the detached distribution a tuple was drawn
+from) make w(y) an unbiased estimate of p(y) whose gradient is the score-function estimate. With
+L1 the summary is divided by the weight of all k draws, failed ones included (its value is 1), so
+the loss -log q(y) has the gradient
 
     -1/|H_y| sum_{s in H_y} grad log p(x_s)  +  1/k sum_s grad log p(x_s)
 
-(H_y the tuples giving y): the mean of the matching tuples, a self-normalised estimate of
-grad log p(y) = E[grad log p(x) | P(x) = y], plus a zero-mean control variate. With importance
-weights, "l1" divides by the weight of all k draws, failed ones included (its value is 1): dividing
-by the successful outputs only, as ISED's probability weights do, would estimate p(y | no failure)
-and reward tuples that make the program fail (on HWF, ISED with probability weights made about 9
-times as many failed calls per epoch as REINFORCE, ``results/hwf.jsonl``). With
-``exploration`` the ratio p/q corrects for sampling from the mixed distribution.
-Measured on sum16 (k=160, 40 epochs, ``results/efficiency.md``): probability weights 6.6%,
-importance weights 81.4% on one seed of three (the others stalled on plateaus, see below).
+(H_y the draws giving y): a self-normalised estimate of -grad log p(y) plus a zero-mean control
+variate. Dividing by the successful outputs only would estimate p(y | no failure) and reward
+tuples that make the program fail. With "none" the summary is not capped: p/q can exceed 1.
 
-One-site exploration (``site_exploration=m``, importance weights only). Once the network is confident
-and wrong on some class (say it reads every 7 as a 1), a tuple that reads one such image as 7 and the
-rest right is almost never drawn, and the training stalls on a plateau. With ``site_exploration`` a
-share m of the k draws has one valid position, chosen uniformly, redrawn uniformly from its classes.
-Every draw is weighed by p/q with q the mixture it came from,
+One-site exploration (``site_exploration=m``, importance weights only): a share m of the k draws
+has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
+confident and wrong on some class still sees tuples that correct it. Every draw is weighed by p/q
+with q the mixture it came from,
 
     q(x) = q_0(x) [ (1 - m) + m / n_valid * sum_j u_j(x_j) / q_0,j(x_j) ]
 
-(q_0 the per-variable proposal, p or its ``exploration`` mix; u_j uniform over position j's classes),
-so w(y) stays an unbiased estimate of p(y). What matters is the number of one-site draws, m*k:
-about 5 per input position (m*k = 5n on sum-n) worked at every budget measured. On sum16 with k=160
-and m=0.5 all three seeds reached 81-83% (40 epochs); with k=1600 and m=0.05 and a cosine lr,
-86.8 / 85.0 / 83.6% after 40 epochs (``results/efficiency.md``).
+(q_0 the per-variable proposal, p or its ``exploration`` mix; u_j uniform over position j's
+classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0.
 
-Structured outputs (a ``Product`` output space, the program returning tuples): each component j
-is summarised on its own, w_j(v) = sum_{s : P(x_s)_j = v} prod_v p_v(x_{s,v}), giving
-``[B, m, C]``; the loss is the mean over components (and the batch) of the per-component loss.
+Structured outputs (a ``Product`` output space): each component j is summarised on its own,
+giving ``[B, m, C]``; the loss is the mean over components (and the batch).
+
+Worked example: p_a = [.1, .6, .3], p_b = [.2, .1, .7], P = a + b and the samples (1,2), (1,0),
+(2,1) give w(3) = .6*.7 + .3*.1 = .45 and w(1) = .6*.2 = .12.
+
+Example:
+    >>> import torch, blackprop as bp
+    >>> add = bp.Program(lambda a, b: a + b, (bp.Discrete(range(3)),) * 2, bp.Discrete(range(5)))
+    >>> layer = bp.BlackBox(add, bp.ISED(num_samples=50), seed=0)
+    >>> p = torch.softmax(torch.zeros(2, 3, requires_grad=True), -1)
+    >>> layer.loss(p, p, target=[2, 4]).backward()
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from .._math import log1mexp
 from ..beliefs import Beliefs
-from ..program import Program
-from ..semirings import SEMIRINGS, semiring
-from ._base import Estimator, check_choice, check_positive_int, nll_of_target
+from ..program import BaseProgram
+from ..semirings import SEMIRINGS
+from ._base import Estimator, between, choice, nll_of_target, pad_outputs, positive, setting
 
 __all__ = ["ISED"]
 
-NORMALIZATIONS = ("l1", "l2", "none")
-WEIGHTS = ("probability", "importance")
-LOSSES = ("nll", "bce")
 
-
+@final
 @dataclass(frozen=True)
 class ISED(Estimator):
     """ISED with ``num_samples`` tuples per example.
@@ -91,12 +82,10 @@ class ISED(Estimator):
         dedup: count each distinct sampled tuple once per example (True) or with its
             multiplicity (False, as the reference code did).
         normalize: "l1" (default), "l2" (the reference's) or "none".
-        loss: "nll" (-log q(y) on the normalised summary) or "bce" (binary cross-entropy against
+        loss_fn: "nll" (-log q(y) on the normalised summary) or "bce" (binary cross-entropy against
             the one-hot label, averaged over outputs, as the reference code did).
         exploration: draw each symbol from (1 - e) p + e uniform instead of p (the summary still
-            weighs tuples by p). A network that has put all its mass on tuples giving one output
-            never samples another output, so ISED has no gradient left on examples labelled
-            otherwise (e.g. ``equal`` collapsing to "always equal"); exploration keeps sampling them.
+            weighs tuples by p), so outputs the network has stopped sampling are still seen.
         weights: "probability" (ISED's: a matching tuple weighs p(x)) or "importance" (p(x)/q(x),
             q the sampling distribution: an unbiased estimate of p(y); see the module docstring).
             "importance" needs the add-mult semiring and dedup=False.
@@ -104,28 +93,19 @@ class ISED(Estimator):
             uniformly (importance weights only; see the module docstring).
     """
 
-    num_samples: int = 100
-    semiring: str = "add-mult"
+    num_samples: int = setting(100, positive)
+    semiring: str = setting("add-mult", choice(*SEMIRINGS))
     dedup: bool = False
-    normalize: str = "l1"
-    loss_fn: str = "nll"
-    exploration: float = 0.0
-    weights: str = "probability"
-    site_exploration: float = 0.0
+    normalize: str = setting("l1", choice("l1", "l2", "none"))
+    loss_fn: str = setting("nll", choice("nll", "bce"))
+    exploration: float = setting(0.0, between(0, 1))
+    weights: str = setting("probability", choice("probability", "importance"))
+    site_exploration: float = setting(0.0, between(0, 1))
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        check_positive_int("ISED", "num_samples", self.num_samples)
-        semiring(self.semiring)
-        check_choice("ISED", "normalize", self.normalize, NORMALIZATIONS)
-        check_choice("ISED", "loss_fn", self.loss_fn, LOSSES)
-        if not (isinstance(self.exploration, (int, float)) and 0 <= self.exploration < 1):
-            raise ValueError(f"ISED(exploration=...): must be a number in [0, 1), got {self.exploration!r}")
-        check_choice("ISED", "weights", self.weights, WEIGHTS)
-        if not (isinstance(self.site_exploration, (int, float)) and 0 <= self.site_exploration < 1):
-            raise ValueError(f"ISED(site_exploration=...): must be a number in [0, 1), got {self.site_exploration!r}")
+    def check(self) -> None:
         if self.site_exploration > 0 and self.weights != "importance":
             raise ValueError(
                 "ISED(site_exploration=...): redrawn tuples are only accounted for by importance weights; "
@@ -137,7 +117,7 @@ class ISED(Estimator):
                 f"and dedup=False (every draw counted), got semiring={self.semiring!r}, dedup={self.dedup!r}"
             )
 
-    def log_summary(self, program: Program, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
+    def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
         tuples = beliefs.sample(self.num_samples, generator, self.exploration)
         if self.site_exploration > 0:
@@ -154,7 +134,9 @@ class ISED(Estimator):
         if self.weights != "importance":
             return SEMIRINGS[self.semiring].combine(terms, tuples >= 0)
         log_q0 = beliefs.proposal_log_prob_terms(tuples, self.exploration)
-        scores = SEMIRINGS[self.semiring].combine(terms - log_q0, tuples >= 0) - math.log(tuples.shape[1])
+        # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
+        ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
+        scores = SEMIRINGS[self.semiring].combine(ratio, tuples >= 0) - math.log(tuples.shape[1])
         if self.site_exploration > 0:
             scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, self.site_draws() / tuples.shape[1])
         return scores
@@ -164,7 +146,7 @@ class ISED(Estimator):
         return max(1, round(self.site_exploration * self.num_samples)) if self.site_exploration > 0 else 0
 
     def summarise(
-        self, program: Program, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor
+        self, program: BaseProgram, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor
     ) -> torch.Tensor:
         """Aggregate given tuples ``[B, k, V]`` with program outputs ``[B, k]`` into normalised log w."""
         ring = SEMIRINGS[self.semiring]
@@ -178,23 +160,24 @@ class ISED(Estimator):
                 log_w = summarise_components(ring, scores, outputs, program.output.size, "none-uncapped")
                 return log_w - total.unsqueeze(2)
             return ring.aggregate(scores, outputs, program.output.size) - total
+        # importance weights p/q can exceed 1 where q != p: "none" leaves them uncapped
+        how = "none-uncapped" if self.weights == "importance" and self.normalize == "none" else self.normalize
         if outputs.dim() == 3:  # a Product output: [B, k, m] -> one summary per component
-            return summarise_components(ring, scores, outputs, program.output.size, self.normalize)
+            return summarise_components(ring, scores, outputs, program.output.size, how)
         log_w = ring.aggregate(scores, outputs, program.output.size)
-        return normalise(log_w, self.normalize)
+        return normalise(log_w, how)
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return self.log_summary(program, beliefs, generator).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
         log_q = self.log_summary(program, beliefs, generator)
         target = target.to(log_q.device)
         if log_q.dim() == 3:  # a Product output: mean over components of the per-component loss
             log_q, target = log_q.flatten(0, 1), target.flatten()
-        if target.max().item() >= log_q.shape[1]:  # target values an Open space has just learnt
-            log_q = torch.nn.functional.pad(log_q, (0, program.output.size - log_q.shape[1]), value=float("-inf"))
+        log_q = pad_outputs(log_q, target, program.output.size)
         if self.loss_fn == "nll":
             return nll_of_target(log_q, target)
         return binary_cross_entropy(log_q, target)

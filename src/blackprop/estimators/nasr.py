@@ -22,18 +22,19 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
-from ._base import Estimator
-from .reinforce import rewards, sampled_distribution
+from ..program import BaseProgram
+from ._base import Estimator, draw, greater_than, setting, value_with_gradient
+from .reinforce import rewards
 
 __all__ = ["NASR"]
 
 
+@final
 @dataclass(frozen=True)
 class NASR(Estimator):
     """NASR-style policy gradient: one sampled tuple per example, reward standardised over the batch.
@@ -42,23 +43,15 @@ class NASR(Estimator):
         eps: added to the batch standard deviation (the reference used float32 machine epsilon).
     """
 
-    eps: float = 1.1920929e-07
+    eps: float = setting(1.1920929e-07, greater_than(0))
 
     name: ClassVar[str] = "nasr"
 
-    def __post_init__(self) -> None:
-        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not self.eps > 0:
-            raise ValueError(f"NASR(eps=...): must be a number > 0, got {self.eps!r}")
-
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return sampled_distribution(program, beliefs, 1, generator)
-
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
-        tuples = beliefs.sample(1, generator)  # [B, 1, V]
-        reward = rewards(program.evaluate(tuples), target).squeeze(1).to(beliefs.probs.dtype)  # [B]
+        drawn = draw(program, beliefs, 1, generator)  # one tuple per example
+        reward = rewards(drawn.outputs, target).squeeze(1).to(beliefs.probs.dtype)  # [B]
         standardised = (reward - reward.mean()) / (reward.std(unbiased=False) + self.eps)
-        log_p = beliefs.log_prob_terms(tuples).sum(dim=2).squeeze(1)  # [B]
-        policy = -(log_p * standardised).mean()
-        return (1.0 - reward.mean()) + (policy - policy.detach())
+        policy = -(drawn.log_p.squeeze(1) * standardised).mean()
+        return value_with_gradient(1.0 - reward.mean(), policy)

@@ -24,29 +24,29 @@ Example:
     >>> p = torch.softmax(torch.zeros(1, 3, requires_grad=True), -1)
     >>> layer.loss(p, p, target=[2]).backward()
 
-This module also holds the helpers the other score-function estimators (IndeCateR, NASR) share.
+This module also holds the reward and objective the other score-function estimators (IndeCateR, NASR) share.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..program import Program
+from ..program import BaseProgram
 from ..spaces import output_matches
-from ._base import Estimator, check_choice, check_positive_int
+from ._base import Estimator, choice, draw, positive, setting, value_with_gradient
 
-__all__ = ["REINFORCE", "empirical_distribution", "objective_loss", "rewards", "sampled_distribution"]
+__all__ = ["REINFORCE", "objective_loss", "rewards"]
 
-BASELINES = ("none", "leave-one-out")
 OBJECTIVES = ("log", "linear")
 #: -log p_hat is reported as at most this (as nll_of_target clamps log q at -100).
 MAX_NLL = 100.0
 
 
+@final
 @dataclass(frozen=True)
 class REINFORCE(Estimator):
     """REINFORCE with ``num_samples`` tuples per example and a 0/1 reward.
@@ -57,33 +57,26 @@ class REINFORCE(Estimator):
         objective: "log" (-log p(y)) or "linear" (1 - p(y)); see the module docstring.
     """
 
-    num_samples: int = 100
-    baseline: str = "none"
-    objective: str = "log"
+    num_samples: int = setting(100, positive)
+    baseline: str = setting("none", choice("none", "leave-one-out"))
+    objective: str = setting("log", choice(*OBJECTIVES))
 
     name: ClassVar[str] = "reinforce"
 
-    def __post_init__(self) -> None:
-        check_positive_int("REINFORCE", "num_samples", self.num_samples)
-        check_choice("REINFORCE", "baseline", self.baseline, BASELINES)
-        check_choice("REINFORCE", "objective", self.objective, OBJECTIVES)
+    def check(self) -> None:
         if self.baseline == "leave-one-out" and self.num_samples < 2:
             raise ValueError(
                 f"REINFORCE(baseline='leave-one-out'): needs num_samples >= 2 (the other samples form the "
                 f"baseline), got num_samples={self.num_samples}; raise num_samples or use baseline='none'"
             )
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return sampled_distribution(program, beliefs, self.num_samples, generator)
-
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
-        tuples = beliefs.sample(self.num_samples, generator)
-        reward = rewards(program.evaluate(tuples), target)  # [B, k]
+        drawn = draw(program, beliefs, self.num_samples, generator)
+        reward = rewards(drawn.outputs, target)  # [B, k]
         baseline = leave_one_out_mean(reward) if self.baseline == "leave-one-out" else torch.zeros_like(reward)
-        log_p = beliefs.log_prob_terms(tuples).sum(dim=2)  # [B, k]; 0 on padded positions
-        surrogate = ((reward - baseline) * log_p).mean(dim=1)  # its gradient is grad_hat
+        surrogate = ((reward - baseline) * drawn.log_p).mean(dim=1)  # its gradient is grad_hat
         return objective_loss(reward.mean(dim=1), surrogate, self.objective)
 
 
@@ -118,37 +111,9 @@ def objective_loss(estimate: torch.Tensor, surrogate: torch.Tensor, objective: s
     "linear": value 1 - p_hat, gradient -grad_hat.
     """
     estimate = estimate.detach().to(surrogate.dtype)
-    gradient_part = surrogate - surrogate.detach()  # value 0, gradient grad_hat
     if objective == "linear":
-        return (1.0 - estimate - gradient_part).mean()
+        return value_with_gradient(1.0 - estimate, -surrogate).mean()
     hit = estimate > 0
     value = (-estimate.log()).clamp(max=MAX_NLL)  # log 0 = -inf -> MAX_NLL
     weight = torch.where(hit, 1.0 / estimate.clamp(min=torch.finfo(estimate.dtype).tiny), torch.zeros_like(estimate))
-    return (value - weight * gradient_part).mean()
-
-
-def sampled_distribution(
-    program: Program, beliefs: Beliefs, num_samples: int, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Share of ``num_samples`` fresh tuples per example giving each output: the forward of the
-    score-function estimators (REINFORCE, IndeCateR, NASR)."""
-    outputs = program.evaluate(beliefs.sample(num_samples, generator))
-    return empirical_distribution(outputs, program.output.size, beliefs.probs.dtype)
-
-
-def empirical_distribution(outputs: torch.Tensor, num_outputs: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Share of the k samples of each example that produced each output, ``[B, k]`` -> ``[B, num_outputs]``.
-
-    Failed samples (-1) count towards k but no output, so a row sums to the success rate. A Product
-    output's ``[B, k, m]`` gives ``[B, m, num_outputs]``, one distribution per component (the layout
-    of ISED's forward; ``num_outputs`` is then the widest component).
-    """
-    if outputs.dim() == 3:
-        batch, k, m = outputs.shape
-        flat = outputs.permute(0, 2, 1).reshape(batch * m, k)
-        return empirical_distribution(flat, num_outputs, dtype).reshape(batch, m, num_outputs)
-    batch, k = outputs.shape
-    ok = outputs >= 0
-    counts = torch.zeros(batch, num_outputs, dtype=dtype, device=outputs.device)
-    counts.scatter_add_(1, outputs.clamp(min=0), ok.to(dtype))
-    return counts / k
+    return value_with_gradient(value, -weight * surrogate).mean()

@@ -2,12 +2,12 @@
 LLM programs, and an offline embedding program.
 
     from blackprop.llm import ChatClient, llm_program
-    client = ChatClient()                       # OPENAI_BASE_URL / OPENAI_API_KEY / BLACKPROP_LLM_MODEL
+    client = ChatClient()      # OPENAI_BASE_URL / OPENAI_API_KEY / BLACKPROP_LLM_MODEL / BLACKPROP_LLM_BUDGET
     program = llm_program(client, inputs=(colour,), output=fruit, prompt=lambda c: f"A {c} fruit?")
 """
 
 from .cache import ResponseCache, cache_key, default_cache_path
-from .client import BudgetExhausted, ChatClient, LLMError, LLMStats, MissingEndpoint
+from .client import BudgetExhausted, ChatClient, LLMError, LLMStats, LLMUnavailable, MalformedResponse, MissingEndpoint
 from .embedding import EmbeddingChooser, EmbeddingUnavailable, wordllama_embedder
 from .program import LLMFunction, UnparseableAnswer, first_mention, llm_program
 
@@ -19,6 +19,8 @@ __all__ = [
     "LLMError",
     "LLMFunction",
     "LLMStats",
+    "LLMUnavailable",
+    "MalformedResponse",
     "MissingEndpoint",
     "ResponseCache",
     "UnparseableAnswer",

@@ -4,11 +4,14 @@
 in a background thread on a free port. ``faults`` is a queue of scripted misbehaviours consumed
 one per request before normal answers resume:
 
-* ``500`` / ``503``: a server error;  ``(429, seconds)``: rate limited with ``Retry-After``;
+* ``500`` / ``503``: a server error;  ``(429, seconds)``: rate limited with ``Retry-After``
+  (any ``(status, seconds)`` answers that status with that ``Retry-After``);
 * ``"stall"``: sleep ``stall_seconds`` before answering (past a client's timeout);
 * ``"malformed"``: a body that is not JSON;  ``"no-choices"``: JSON without ``choices``.
 
-Every request is logged in ``requests`` (the user prompt, the model, whether a key was sent).
+Every request is logged in ``requests`` (the user prompt, the model, whether a key was sent, the
+number of the connection it came on); ``connections`` counts the TCP connections accepted. The
+server speaks HTTP/1.1 with keep-alive, so a pooling client sends many requests over one connection.
 
 Example:
     >>> with LocalChatServer(lambda messages: "kitchen") as server:      # doctest: +SKIP
@@ -46,6 +49,7 @@ class LocalChatServer:
         self.stall_seconds = stall_seconds
         self.faults: collections.deque[Any] = collections.deque()
         self.requests: list[dict[str, Any]] = []
+        self.connections = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -79,6 +83,16 @@ class LocalChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: one handler per connection, many requests
+            timeout = 30.0  # an idle kept-alive connection is closed after this many seconds
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
+                    self.connection_number = server.connections
+
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
 
@@ -94,13 +108,14 @@ class LocalChatServer:
                 prompt = "\n".join(m.get("content", "") for m in messages if m.get("role") == "user")
                 with server._lock:
                     server.requests.append({"prompt": prompt, "model": body.get("model"),
-                                            "authorized": "Authorization" in self.headers, "time": time.time()})
+                                            "authorized": "Authorization" in self.headers, "time": time.time(),
+                                            "connection": self.connection_number})
                     fault = server.faults.popleft() if server.faults else None
                 if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
-                if isinstance(fault, tuple) and fault[0] == 429:
-                    self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": str(fault[1])})
+                if isinstance(fault, tuple):
+                    self._send(fault[0], {"error": {"message": "rate limited"}}, {"Retry-After": str(fault[1])})
                     return
                 if isinstance(fault, int):
                     self._send(fault, {"error": {"message": "scripted failure"}})

@@ -4,7 +4,11 @@
 the chat messages from the symbols, asks ``client`` (cached, retried, budgeted) and parses the
 answer into ``output``. An answer that names no output value, a spent budget or a call that
 failed after its retries is a *failed sample* (``Program.stats.failures``; the client's
-``stats.parse_failures`` / ``budget_refusals`` / ``failures`` say which), never a crash.
+``stats.parse_failures`` / ``budget_refusals`` / ``failures`` / ``transient_failures`` say which),
+never a crash. A spent budget and an endpoint that is down, overloaded or rate limiting raise
+``LLMUnavailable``, a ``ConnectionError``: a transient failure, which the program layer does not
+memoise, so the tuple is asked again later. An unparseable answer (``UnparseableAnswer``) or a
+malformed body (``MalformedResponse``) is deterministic and may be memoised.
 
 Parsing is deterministic: ``first_mention`` picks the output value whose name (or alias) appears
 earliest in the answer, whole words, case-insensitive; longer names win at the same position.

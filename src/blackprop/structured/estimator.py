@@ -26,18 +26,19 @@ Route 2 of issue 21; the decomposition idea follows CTSketch (Choi, Solko-Bresli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..estimators._base import Estimator, nll_of_target
-from ..program import Program
+from ..estimators._base import Estimator, between, nll_of_target, positive, setting
+from ..program import BaseProgram
 from .fold import Fold
 
 __all__ = ["ExactFold"]
 
 
+@final
 @dataclass(frozen=True)
 class ExactFold(Estimator):
     """Exact (or pruned, ``min_mass`` > 0) propagation through a ``Fold``; see the module docstring.
@@ -50,24 +51,17 @@ class ExactFold(Estimator):
             largest mass in some example; bounds the cost per position, so the cost is linear in n.
     """
 
-    min_mass: float = 0.0
-    max_states: int | None = None
+    min_mass: float = setting(0.0, between(0.0, 1.0))
+    max_states: int | None = setting(None, positive)
 
     name: ClassVar[str] = "fold"
     differentiable_forward: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        if isinstance(self.min_mass, bool) or not isinstance(self.min_mass, (int, float)) or not 0.0 <= self.min_mass < 1.0:
-            raise ValueError(f"ExactFold(min_mass=...): must be a number in [0, 1) (0 = exact), got {self.min_mass!r}")
-        if self.max_states is not None and (isinstance(self.max_states, bool) or not isinstance(self.max_states, int)
-                                            or self.max_states < 1):
-            raise ValueError(f"ExactFold(max_states=...): must be an int >= 1 or None (no cap), got {self.max_states!r}")
-
-    def build(self, program: Program) -> None:
+    def build(self, program: BaseProgram) -> None:
         _check_fold(program)
         return None
 
-    def log_probs(self, program: Program, beliefs: Beliefs) -> torch.Tensor:
+    def log_probs(self, program: BaseProgram, beliefs: Beliefs) -> torch.Tensor:
         fold = _check_fold(program)
         if not bool(beliefs.valid.all()):
             raise ValueError("ExactFold: a Fold takes a fixed number of Discrete inputs; padded positions are not supported")
@@ -75,19 +69,16 @@ class ExactFold(Estimator):
         log_p, _ = fold.log_distribution(probs, min_mass=float(self.min_mass), max_states=self.max_states)
         return log_p
 
-    def forward(self, program: Program, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
         return self.log_probs(program, beliefs).exp()
 
     def loss(
-        self, program: Program, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
     ) -> torch.Tensor:
-        log_p = self.log_probs(program, beliefs)
-        if target.max().item() >= log_p.shape[1]:  # an Open output grown since: those values have p = 0
-            log_p = torch.nn.functional.pad(log_p, (0, int(target.max()) + 1 - log_p.shape[1]), value=float("-inf"))
-        return nll_of_target(log_p, target.to(log_p.device))
+        return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 
 
-def _check_fold(program: Program) -> Fold:
+def _check_fold(program: BaseProgram) -> Fold:
     if not isinstance(program, Fold):
         raise TypeError(
             f"ExactFold: the program must be a bp.Fold (step, init, element=..., length=...), got "

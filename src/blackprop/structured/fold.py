@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 
-from ..program import FAILED, Program
+from ..program import FAILED, BaseProgram
 from ..spaces import Discrete, Open, OutputSpaceError
 from .propagate import propagate
 
@@ -77,7 +76,8 @@ def _fold_whole(step: Callable[[Any, Any], Any], init: Any, finish: Callable[[An
     return state if finish is None else finish(state)
 
 
-class Fold(Program):
+@final
+class Fold(BaseProgram):
     """``finish(step(...step(init, x_1)..., x_n))`` with ``x_i`` in ``element``; see the module docstring.
 
     Args:
@@ -89,6 +89,8 @@ class Fold(Program):
         states: optional Discrete space of allowed states; a step leaving it is a failure.
         finish: optional ``finish(state) -> output value`` (default: the final state itself).
         name: shown in messages.
+        max_failed_batches: as for every program (``blackprop.program.base``): raise after this many
+            consecutive ``evaluate`` calls in which every tuple failed (None: never).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Fold(Program):
         states: Discrete | None = None,
         finish: Callable[[Any], Any] | None = None,
         name: str | None = None,
+        max_failed_batches: int | None = 5,
     ):
         if not callable(step):
             raise TypeError(f"Fold(step, ...): step must be callable as step(state, symbol), got {type(step).__name__}")
@@ -122,7 +125,8 @@ class Fold(Program):
         if states is not None and init not in states.values:
             raise ValueError(f"Fold(init=...): {init!r} is not one of the declared states; add it to states= or drop states=")
         whole = functools.partial(_fold_whole, step, init, finish)
-        super().__init__(whole, (element,) * length, output, cache=False, name=name or getattr(step, "__name__", "fold"))
+        super().__init__(whole, (element,) * length, output, name=name or getattr(step, "__name__", "fold"),
+                         max_failed_batches=max_failed_batches)
         self.step, self.init, self.finish = step, init, finish
         self.element, self.length, self.states = element, length, states
         self._state_values: list[Any] = []
@@ -137,6 +141,13 @@ class Fold(Program):
 
     def __repr__(self) -> str:
         return f"Fold({self.name}, element={self.element!r}, length={self.length}, output={self.output!r})"
+
+    def use_executor(self, executor: Any) -> Fold:
+        """A fold calls ``step`` in this process, once per (state, symbol) pair: only "serial" (or None)."""
+        if executor not in (None, "serial"):
+            raise ValueError(f"{self.name}.use_executor({executor!r}): a Fold calls its step in this process, once per "
+                             "(state, symbol) pair; give None or 'serial', or use bp.Program for a slow whole program")
+        return self
 
     # --- the transition table -------------------------------------------------------------
     @property
@@ -223,11 +234,9 @@ class Fold(Program):
             return self._failure("unhashable", f"finish({state!r}) returned an unhashable value {value!r} ({error})")
 
     def _failure(self, kind: str, message: str) -> int:
-        self.stats.failures += 1
-        if kind not in self.stats.errors:
-            self.stats.errors[kind] = message
-            warnings.warn(f"{self.name}: {message}. The probability mass reaching it is lost (reported once per kind; "
-                          "see program.stats)", RuntimeWarning, stacklevel=4)
+        """A failed transition or final state: counted and reported once per kind (the probability mass
+        reaching it is lost; a sampled tuple through it is a failed sample)."""
+        self._record_failures(1, kind, message, self.name)
         return FAILED
 
     # --- evaluation on tuples (what sampling estimators call) ------------------------------
@@ -251,6 +260,7 @@ class Fold(Program):
         out = torch.full_like(state, FAILED)
         alive = state >= 0
         out[alive] = self.final_index(state[alive])
+        self._end_batch(out.shape[0], int((out >= 0).sum()))
         return out.reshape(lead).to(tuples.device)
 
     # --- exact propagation of distributions ---------------------------------------------

@@ -4,13 +4,18 @@ A task owns its program, its perception model, its data and its default hyper-pa
 CLI, the benchmark grid and the parametrised tests all read tasks from the registry.
 
 * ``TaskData``: a pool of images plus, per example, the indices of its images in the pool
-  (``index[N, n]``, -1 on padding), the true symbols where known, and the label values.
+  (``index[N, n]``, -1 on padding), the true symbols where known, the label values, and
+  ``source``: where the data came from (the real data set, a user folder, a stand-in, a fallback).
+* Splits: "train", "valid" and "test", disjoint. "valid" is carved from the training side (MNIST
+  training images the training examples do not use, the end of a user's training folder...), so
+  the training examples are the same with or without it; choose settings on it, never on "test".
 * ``Task.model()`` returns a ``torch.nn.Module`` mapping a batch of images ``[B, n, ...]`` to the
   tuple of layer inputs (one probability tensor per program input).
 """
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +23,11 @@ from typing import Any
 
 import torch
 
-from ..program import Program
+from ..program import BaseProgram
 
-__all__ = ["Defaults", "Task", "TaskData", "task_seed"]
+__all__ = ["SPLITS", "Defaults", "Task", "TaskData", "task_seed"]
+
+SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Defaults:
     num_samples: int = 100
     train_size: int = 5000
     test_size: int = 500
+    valid_size: int = 500
 
 
 @dataclass
@@ -55,6 +63,7 @@ class TaskData:
     index: torch.Tensor
     labels: list[Any]
     symbols: torch.Tensor | None = None
+    source: str = ""
 
     def __len__(self) -> int:
         return self.index.shape[0]
@@ -72,21 +81,64 @@ class TaskData:
 
 @dataclass(frozen=True)
 class Task:
-    """One benchmark: name, program and model factories, data loader, defaults, paper figures."""
+    """One benchmark: name, program and model factories, data loader, defaults, paper figures.
+
+    ``load_data(split, size, seed)`` returns ``size`` examples of ``split`` ("train", "valid" or
+    "test"). For "valid", a loader that declares ``train_size`` and ``train_seed`` keywords gets the
+    training draw's size and seed, so it can leave out whatever that draw uses.
+    """
 
     name: str
     description: str
-    make_program: Callable[[], Program]
+    make_program: Callable[[], BaseProgram]
     make_model: Callable[[], torch.nn.Module]
-    load_data: Callable[[str, int, int], TaskData]
+    load_data: Callable[..., TaskData]
     defaults: Defaults = field(default_factory=Defaults)
     paper: dict[str, float] = field(default_factory=dict)
     family: str = "mnist-r"
     data_seed: int = 0
 
-    def data(self, split: str, size: int) -> TaskData:
-        """The ``split`` examples, fixed by the task's own seed (never the run's)."""
-        return self.load_data(split, size, task_seed(self.name, split, self.data_seed))
+    def data(self, split: str, size: int, *, train_size: int | None = None) -> TaskData:
+        """The ``split`` examples, fixed by the task's own seed (never the run's).
+
+        ``split="valid"`` is disjoint from the training examples of ``train_size`` (default: the
+        task's ``defaults.train_size``) and from the test examples.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"{self.name}.data(split=...): expected one of {', '.join(SPLITS)}, got {split!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"{self.name}.data(size=...): expected an int >= 0, got {size!r}")
+        seed = task_seed(self.name, split, self.data_seed)
+        if split == "valid" and _takes_train_keywords(self.load_data):
+            train = self.defaults.train_size if train_size is None else train_size
+            return self.load_data(split, size, seed, train_size=train,
+                                  train_seed=task_seed(self.name, "train", self.data_seed))
+        return self.load_data(split, size, seed)
+
+
+def _takes_train_keywords(fn: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return {"train_size", "train_seed"} <= set(parameters) or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def carve(split: str, size: int, seed: int, available: int, train_size: int, train_seed: int, what: str) -> Any:
+    """Which of ``available`` training-side items a split takes: "train" and "test" the first ``size`` of
+    their own shuffled order; "valid" the last ``size`` of the training order, disjoint from its first
+    ``train_size``. Raises when the folder is too small for both."""
+    import numpy as np
+
+    if split != "valid":
+        return np.random.default_rng(seed).permutation(available)[:size]
+    if train_size + size > available:
+        raise ValueError(
+            f"valid split: {size} validation and {train_size} training items need {train_size + size} but there "
+            f"are {available} {what}; lower the valid or train size"
+        )
+    return np.random.default_rng(train_seed).permutation(available)[available - size:]
 
 
 def task_seed(name: str, split: str, base: int = 0) -> int:

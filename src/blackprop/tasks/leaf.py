@@ -34,14 +34,14 @@ import re
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.leaves import IMAGE_SIZE, MARGINS, SHAPES, SPECIES, TEXTURES, load_leaf_folder, render_leaf
+from ..models import LeafModel
 from ..program import Program
 from ..spaces import Discrete
-from ._base import Defaults, Task, TaskData
+from ._base import Defaults, Task, TaskData, carve
 
-__all__ = ["LeafModel", "LeafNet", "decision_tree", "features_in_prompt", "leaf_prompt", "leaf_tasks"]
+__all__ = ["decision_tree", "features_in_prompt", "leaf_prompt", "leaf_tasks"]
 
 MARGIN, SHAPE, TEXTURE, SPECIES_SPACE = Discrete(MARGINS), Discrete(SHAPES), Discrete(TEXTURES), Discrete(SPECIES)
 MEAN, STD = 0.5, 0.25
@@ -89,43 +89,6 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-class LeafNet(nn.Module):
-    """A feature network on 64x64 RGB leaves: four blocks of conv 3x3 + batch norm + ReLU + max-pool 2
-    (16, 32, 64, 64 channels), global average pooling, FC 64 -> 64 ReLU, dropout, FC -> classes,
-    softmax (small: three of them train on one CPU thread in seconds per epoch)."""
-
-    def __init__(self, num_classes: int, dropout: float = 0.2):
-        super().__init__()
-        blocks: list[nn.Module] = []
-        channels = 3
-        for width in (16, 32, 64, 64):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, num_classes))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.features(images)), dim=1)
-
-
-class LeafModel(nn.Module):
-    """Three feature networks on one image: ``[B, 1, 3, 64, 64]`` -> (margin [B, 6], shape [B, 5], texture [B, 4])."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.margin = LeafNet(MARGIN.size)
-        self.shape = LeafNet(SHAPE.size)
-        self.texture = LeafNet(TEXTURE.size)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        leaf = images[:, 0]
-        return self.margin(leaf), self.shape(leaf), self.texture(leaf)
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely (margin, shape, texture) indices ``[B, 3]``."""
-        return torch.stack([p.argmax(dim=1) for p in self.forward(images)], dim=1)
-
-
 def _features_by_species() -> dict[str, list[tuple[int, int, int]]]:
     table: dict[str, list[tuple[int, int, int]]] = {s: [] for s in SPECIES}
     for m, margin in enumerate(MARGINS):
@@ -135,19 +98,23 @@ def _features_by_species() -> dict[str, list[tuple[int, int, int]]]:
     return table
 
 
-def leaf_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` rendered leaves (or the user's photographs, see the module docstring)."""
-    return _leaf_data(split, size, seed, os.environ.get("BLACKPROP_LEAF_DATA") or "")
+def leaf_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` rendered leaves (or the user's photographs, see the module docstring).
+
+    Rendered "valid" leaves are drawn with their own seed; with photographs, "valid" is the end of the
+    training photographs' shuffled order (drawn with ``train_seed``), after its first ``train_size``.
+    """
+    return _leaf_data(split, size, seed, os.environ.get("BLACKPROP_LEAF_DATA") or "", train_size, train_seed)
 
 
 @functools.lru_cache(maxsize=8)
-def _leaf_data(split: str, size: int, seed: int, root: str) -> TaskData:
+def _leaf_data(split: str, size: int, seed: int, root: str, train_size: int, train_seed: int) -> TaskData:
     if root:
-        images, species = load_leaf_folder(split, root)
-        rng = np.random.default_rng(seed)
-        chosen = rng.permutation(len(species))[:size]
+        images, species = load_leaf_folder("train" if split == "valid" else split, root)
+        chosen = carve(split, size, seed, len(species), train_size, train_seed, f"leaf photographs in {root}")
         pool = torch.from_numpy((images[chosen] - MEAN) / STD)
-        return TaskData(pool=pool, index=torch.arange(len(chosen)).unsqueeze(1), labels=[species[i] for i in chosen])
+        return TaskData(pool=pool, index=torch.arange(len(chosen)).unsqueeze(1), labels=[species[i] for i in chosen],
+                        source=f"leaf photographs (user folder {root})")
     rng = np.random.default_rng(seed)
     table = _features_by_species()
     species = [SPECIES[i % len(SPECIES)] for i in range(size)]
@@ -156,7 +123,7 @@ def _leaf_data(split: str, size: int, seed: int, root: str) -> TaskData:
     images = np.stack([render_leaf(MARGINS[m], SHAPES[s], TEXTURES[t], rng, IMAGE_SIZE) for m, s, t in symbols])
     pool = torch.from_numpy((images - MEAN) / STD)
     return TaskData(pool=pool, index=torch.arange(size).unsqueeze(1), labels=list(species),
-                    symbols=torch.from_numpy(symbols))
+                    symbols=torch.from_numpy(symbols), source="rendered leaf stand-ins (not photographs)")
 
 
 def make_llm_leaf_program() -> Program:
@@ -170,10 +137,11 @@ def make_llm_leaf_program() -> Program:
 
 
 def leaf_tasks() -> list[Task]:
-    defaults = Defaults(epochs=30, lr=1e-3, batch_size=16, num_samples=100, train_size=330, test_size=110)
+    defaults = Defaults(epochs=30, lr=1e-3, batch_size=16, num_samples=100, train_size=330, test_size=110,
+                        valid_size=110)
 
-    def load(split: str, size: int, seed: int) -> TaskData:
-        return leaf_data(split, size, seed)
+    def load(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        return leaf_data(split, size, seed, train_size, train_seed)
 
     def dt_program() -> Program:
         return Program(decision_tree, inputs=(MARGIN, SHAPE, TEXTURE), output=SPECIES_SPACE, name="leaf-dt")

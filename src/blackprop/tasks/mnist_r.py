@@ -3,6 +3,8 @@
 Data: each example draws every digit class uniformly at random, then an image of that class
 uniformly from the split (train images for training examples, test images for test examples);
 the label is the program applied to the true digits. The draw depends only on the task's seed.
+Validation examples are drawn the same way from the MNIST training images that the training
+examples (of the run's training size) do not use; the training examples are unchanged by it.
 
 | task | program | digits | outputs |
 |---|---|---|---|
@@ -19,25 +21,22 @@ the label is the program applied to the true digits. The draw depends only on th
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..batched import BatchedProgram
-from ..data.mnist import load_mnist
-from ..models import LeNet, MNISTNet
-from ..program import Program
+from ..data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
+from ..models import DigitsModel, LeNet, MNISTNet
+from ..program import BaseProgram, BatchedProgram, Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData
 
-__all__ = ["DigitsModel", "digit_task", "mnist_r_tasks", "sum_n_task"]
+__all__ = ["MEAN", "STD", "balanced_digit_data", "digit_task", "mnist_pool", "mnist_r_tasks", "sum_n_task"]
 
 DIGIT = Discrete(range(10))
 BOOL = Discrete([False, True])
-MEAN, STD = 0.1307, 0.3081
 
 
 def sum_digits(*digits: int) -> int:
@@ -77,33 +76,11 @@ def count_3_4(*digits: Any) -> Any:
     return sum((d == 3) | (d == 4) for d in digits)
 
 
-class DigitsModel(torch.nn.Module):
-    """One digit network applied to each of the n images: ``[B, n, 1, 28, 28]`` -> n tensors ``[B, 10]``."""
-
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        batch, n = images.shape[:2]
-        probs = self.network(images.flatten(0, 1)).view(batch, n, -1)
-        return tuple(probs.unbind(1))
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely class of every image ``[B, n]``."""
-        return torch.stack(self.forward(images), dim=1).argmax(dim=2)
-
-
-@functools.lru_cache(maxsize=2)
-def mnist_pool(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised MNIST images ``[N, 1, 28, 28]`` and labels of a split (loaded once per process)."""
-    images, labels = load_mnist(split)
-    pool = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-    return pool, labels
-
-
-def balanced_digit_data(fn: Callable[..., Any], num_digits: int, split: str, size: int, seed: int) -> TaskData:
-    """``size`` examples of ``num_digits`` class-balanced MNIST digits labelled by ``fn``."""
+def balanced_digit_data(
+    fn: Callable[..., Any], num_digits: int, split: str, size: int, seed: int, allowed: np.ndarray | None = None
+) -> TaskData:
+    """``size`` examples of ``num_digits`` class-balanced MNIST digits labelled by ``fn``; images are
+    drawn among ``allowed`` (a mask over the split's pool) when given."""
     pool, labels = mnist_pool(split)
     rng = np.random.default_rng(seed)
     digits = rng.integers(0, 10, size=(size, num_digits))
@@ -111,10 +88,11 @@ def balanced_digit_data(fn: Callable[..., Any], num_digits: int, split: str, siz
     labels_np = labels.numpy()
     for digit in range(10):
         where = digits == digit
-        candidates = np.flatnonzero(labels_np == digit)
+        candidates = np.flatnonzero(labels_np == digit if allowed is None else (labels_np == digit) & allowed)
         index[where] = rng.choice(candidates, size=int(where.sum()))
     values = [fn(*row) for row in digits.tolist()]
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=values, symbols=torch.from_numpy(digits))
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=values, symbols=torch.from_numpy(digits),
+                    source=mnist_source())
 
 
 def digit_task(
@@ -132,16 +110,19 @@ def digit_task(
     """A task whose program reads ``num_digits`` MNIST digits; ``batched``: ``fn`` works on tensors of
     digits too, and the task's program is a ``BatchedProgram`` (one call per batch, no memo)."""
 
-    def make_program() -> Program:
+    def make_program() -> BaseProgram:
         if batched:
-            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)
+            return BatchedProgram(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # hints want BaseProgram
         return Program(fn, inputs=(DIGIT,) * num_digits, output=output, name=name)  # all 10^4 tuples of sum4 fit
 
     def make_model() -> torch.nn.Module:
         return DigitsModel(LeNet() if network == "lenet" else MNISTNet())
 
-    def load_data(split: str, size: int, seed: int) -> TaskData:
-        return balanced_digit_data(fn, num_digits, split, size, seed)
+    def load_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        if split != "valid":
+            return balanced_digit_data(fn, num_digits, split, size, seed)
+        train = balanced_digit_data(fn, num_digits, "train", train_size, train_seed)
+        return balanced_digit_data(fn, num_digits, "valid", size, seed, allowed=unused(train.index, len(train.pool)))
 
     return Task(
         name=name,

@@ -22,22 +22,30 @@ k=100; 10 epochs (the paper used 100 on its photographs; see results/leaf_scene.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
-from ..data.scenes import CROP_SIZE, MAX_OBJECTS, OBJECTS, ROOMS, generate_scenes, glyph_source, load_scene_folder
+from ..data.scenes import (
+    MAX_OBJECTS,
+    OBJECTS,
+    ROOMS,
+    generate_scenes,
+    glyph_description,
+    glyph_source,
+    load_scene_folder,
+)
+from ..models import SceneModel
 from ..program import Program
-from ..spaces import Discrete, Sequence, padded
-from ._base import Defaults, Task, TaskData
+from ..spaces import Discrete, Sequence
+from ._base import Defaults, Task, TaskData, carve
 
 __all__ = [
-    "ROOM_TEXT", "ObjectNet", "RoomNamer", "SceneModel", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
+    "ROOM_TEXT", "RoomNamer", "embedding_room_namer", "objects_in_prompt", "scene_prompt",
     "scene_tasks",
 ]
 
@@ -114,67 +122,42 @@ def make_llm_program() -> Program:
                        parse=first_mention(ROOMS, ROOM_ALIASES), system=SCENE_SYSTEM, name="scene-llm")
 
 
-class ObjectNet(nn.Module):
-    """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, batch norm, ReLU, max-pool 2),
-    FC 2048 -> 256 ReLU, dropout, FC -> 47, softmax."""
+def scene_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` rendered scenes (or the user's crops, see the module docstring).
 
-    def __init__(self, num_classes: int = len(OBJECTS), dropout: float = 0.3):
-        super().__init__()
-        blocks: list[nn.Module] = []
-        channels = 3
-        for width in (32, 64, 128):
-            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*blocks, nn.Flatten())
-        self.classifier = nn.Sequential(nn.Linear(128 * (CROP_SIZE // 8) ** 2, 256), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(256, num_classes))
-
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.features(crops)), dim=1)
-
-
-class SceneModel(nn.Module):
-    """``[B, 10, 3, 32, 32]`` crops (all-zero past the last object) -> ``(padded(probs [B, 10, 47], lengths),)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.objects = ObjectNet()
-
-    def forward(self, images: torch.Tensor) -> tuple[Any]:
-        batch, slots = images.shape[:2]
-        lengths = (images.flatten(2).abs().sum(dim=2) > 0).sum(dim=1)
-        probs = self.objects(images.flatten(0, 1)).view(batch, slots, -1)
-        return (padded(probs, lengths=lengths),)
-
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        """Most likely object label of every slot ``[B, 10]``."""
-        return self.forward(images)[0].probs.argmax(dim=2)
-
-
-def scene_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` rendered scenes (or the user's crops, see the module docstring)."""
+    Rendered "valid" scenes are drawn with their own seed; with the user's crops, "valid" is the end of
+    the training scenes' shuffled order (drawn with ``train_seed``), after its first ``train_size``.
+    """
     root = os.environ.get("BLACKPROP_SCENE_DATA")
-    return _scene_data(split, size, seed, root or "", "" if root else glyph_source())
+    glyphs = "" if root else glyph_source()
+    data = _scene_data(split, size, seed, root or "", glyphs, train_size, train_seed)
+    if root:
+        return data
+    # the source is set here, not in the cache: two reasons for the same glyphs are two sources
+    return dataclasses.replace(
+        data, source=f"rendered scene stand-ins (not photographs); glyphs: {glyph_description(glyphs)}")
 
 
 @functools.lru_cache(maxsize=8)
-def _scene_data(split: str, size: int, seed: int, root: str, source: str) -> TaskData:
+def _scene_data(split: str, size: int, seed: int, root: str, glyphs: str, train_size: int, train_seed: int) -> TaskData:
     if root:
-        pool_np, index_np, rooms = load_scene_folder(split, root)
-        chosen = np.random.default_rng(seed).permutation(len(rooms))[:size]
+        pool_np, index_np, rooms = load_scene_folder("train" if split == "valid" else split, root)
+        chosen = carve(split, size, seed, len(rooms), train_size, train_seed, f"scenes in {root}")
         pool = torch.from_numpy((pool_np - MEAN) / STD)
-        return TaskData(pool=pool, index=torch.from_numpy(index_np[chosen]), labels=[rooms[i] for i in chosen])
-    pool_np, index_np, objects, rooms = generate_scenes(size, seed, source)
+        return TaskData(pool=pool, index=torch.from_numpy(index_np[chosen]), labels=[rooms[i] for i in chosen],
+                        source=f"scene crops (user folder {root})")
+    pool_np, index_np, objects, rooms = generate_scenes(size, seed, glyphs)
     pool = torch.from_numpy((pool_np - MEAN) / STD)
     pool = torch.where(pool == 0, torch.full_like(pool, 1e-3), pool)  # keep real crops distinguishable from padding
     return TaskData(pool=pool, index=torch.from_numpy(index_np), labels=rooms, symbols=torch.from_numpy(objects))
 
 
 def scene_tasks() -> list[Task]:
-    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270)
+    defaults = Defaults(epochs=10, lr=5e-4, batch_size=16, num_samples=100, train_size=630, test_size=270,
+                        valid_size=180)
 
-    def load(split: str, size: int, seed: int) -> TaskData:
-        return scene_data(split, size, seed)
+    def load(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        return scene_data(split, size, seed, train_size, train_seed)
 
     paper = {"anesi": 61.46, "reinforce": 47.07, "indecater": 12.28, "nasr": 2.02, "ised": 68.59}
     return [

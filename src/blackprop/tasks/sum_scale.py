@@ -33,11 +33,11 @@ import functools
 import numpy as np
 import torch
 
-from ..models import LeNet
+from ..data.mnist import mnist_pool, mnist_source
+from ..models import DigitsModel, LeNet
 from ..spaces import Discrete
 from ..structured import Fold
 from ._base import Defaults, Task, TaskData, task_seed
-from .mnist_r import DigitsModel, mnist_pool
 
 __all__ = ["HOLDOUT", "SCALE_SIZES", "add", "scale_task", "scale_tasks"]
 
@@ -78,7 +78,7 @@ def scale_data(n: int, split: str, size: int, seed: int) -> TaskData:
         candidates = np.flatnonzero((labels_np == digit) & allowed)
         index[where] = rng.choice(candidates, size=int(where.sum()))
     return TaskData(pool=pool, index=torch.from_numpy(index), labels=digits.sum(1).tolist(),
-                    symbols=torch.from_numpy(digits))
+                    symbols=torch.from_numpy(digits), source=mnist_source())
 
 
 def scale_task(n: int) -> Task:
@@ -93,7 +93,8 @@ def scale_task(n: int) -> Task:
         make_program=make_program,
         make_model=lambda: DigitsModel(LeNet()),
         load_data=lambda split, size, seed: scale_data(n, split, size, seed),
-        defaults=Defaults(epochs=10, lr=1e-3, batch_size=16, num_samples=10 * n, train_size=6000, test_size=500),
+        defaults=Defaults(epochs=10, lr=1e-3, batch_size=16, num_samples=10 * n, train_size=6000, valid_size=500,
+                          test_size=500),
         paper={"ctsketch": {64: 47.14, 256: 7.76, 1024: 2.73}[n]} if n in SCALE_SIZES else {},
         family="sum-scale",
     )

@@ -1,18 +1,22 @@
 """BatchedProgram: a program written over whole columns of symbols, called once per ``evaluate``.
 
 A ``Program`` calls ``fn`` once per distinct tuple, in Python. When the program can be written with
-tensor operations, ``BatchedProgram(fn, inputs, output)`` calls it once for all the distinct tuples of
-an ``evaluate`` call: argument j is a tensor ``[M]`` holding input j's *values* (its Discrete
-values, which must be numbers), and ``fn`` returns ``[M]`` output values. Each value is mapped to its
+tensor operations, ``BatchedProgram(fn, inputs, output)`` calls it once for all the rows of an
+``evaluate`` call: argument j is a tensor ``[M]`` holding input j's *values* (its Discrete values,
+which must be numbers), and ``fn`` returns ``[M]`` output values. Each value is mapped to its
 index in the Discrete output space; a value outside the space (or NaN) is a failed tuple, index -1,
 as for ``Program``. Every estimator accepts it where it accepts a ``Program``.
 
 Without a per-tuple Python call a memo, or even finding the distinct rows, costs more than the
-program, so there is neither: every row runs (``stats.calls`` = ``stats.queries``).
-A tuple-wise function such as ``lambda *xs: sum(xs)`` often works unchanged on tensors.
+program, so there is neither: every row runs (``stats.calls`` = ``stats.queries``), and there is no
+executor. A tuple-wise function such as ``lambda *xs: sum(xs)`` often works unchanged on tensors.
 
-Measured (``python -m blackprop.batched``, sum of 16 digits, 200,000 random tuples, one thread):
-see ``speed()`` below; the figure is printed, not stored.
+Failures follow ``Program``'s policy (``BaseProgram``): if fn raises, every row of that batch is a
+failed sample, counted (in ``stats.transient`` too for a transient error), warned once per kind
+naming the program and the batch, and ``max_failed_batches`` consecutive failed batches raise
+``ProgramFailedError``. Returning the wrong number of values is a contract error (``ValueError``).
+
+``python -m blackprop.program`` prints the speed of both on 200,000 sums of 16 digits.
 
 Example:
     >>> import torch
@@ -31,17 +35,20 @@ import numbers
 import time
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
-from typing import Any
+from typing import Any, final
 
 import torch
 
-from .program import FAILED, Program
-from .spaces import Discrete, Sequence
+from ..spaces import Discrete
+from .base import FAILED, BaseProgram
+from .calls import OK, guarded_call
+from .program import Program
 
 __all__ = ["BatchedProgram"]
 
 
-class BatchedProgram(Program):
+@final
+class BatchedProgram(BaseProgram):
     """``fn(*columns) -> outputs`` over tensors of input values; see the module docstring.
 
     Args:
@@ -50,7 +57,12 @@ class BatchedProgram(Program):
         inputs: Discrete spaces with numeric values, one per argument.
         output: a Discrete space with numeric values.
         name: shown in messages.
+        max_failed_batches: consecutive all-failed ``evaluate`` calls before ``ProgramFailedError``
+            (default 5; None: never).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("BatchedProgram is final: wrap it (composition) instead of subclassing it")
 
     def __init__(
         self,
@@ -59,9 +71,9 @@ class BatchedProgram(Program):
         output: Discrete,
         *,
         name: str | None = None,
+        max_failed_batches: int | None = 5,
     ):
-        spaces: tuple[Discrete | Sequence, ...] = (inputs,) if isinstance(inputs, Discrete) else tuple(inputs)
-        super().__init__(fn, spaces, output, cache=False, name=name)
+        super().__init__(fn, inputs, output, name=name, max_failed_batches=max_failed_batches)
         self._columns = []
         for position, space in enumerate(self.inputs):
             if not isinstance(space, Discrete):
@@ -74,25 +86,46 @@ class BatchedProgram(Program):
         values = _numeric_table("the output", output)
         self._sorted_outputs, self._output_order = torch.sort(values)
 
+    def use_executor(self, executor: Any) -> BatchedProgram:
+        """Only "serial" (or None): a batched program runs fn once per batch, in this process."""
+        if executor is None or executor == "serial":
+            return self
+        raise ValueError(f"{self.name}: a BatchedProgram runs fn once per batch in this process and takes no "
+                         f"executor, got {executor!r}; drop the executor (--executor) for this program")
+
     def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
         """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the value is not an output."""
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
         flat = tuples.reshape(-1, self.num_variables).long().cpu()
-        self.stats.queries += flat.shape[0]
-        if flat.shape[0] == 0:
+        count = flat.shape[0]
+        self.stats.queries += count
+        if count == 0:
             return torch.empty(lead, dtype=torch.long, device=tuples.device)
         self._check_range(flat)
         columns = flat.t().contiguous()
-        outputs = self.fn(*(table[columns[j]] for j, table in enumerate(self._columns)))
-        indices = self.output_indices(outputs, flat.shape[0])
-        self.stats.calls += flat.shape[0]
-        self.stats.failures += int((indices == FAILED).sum())
+        outcome = guarded_call(self.fn, [table[columns[j]] for j, table in enumerate(self._columns)], None)
+        self.stats.calls += count
+        if outcome.status == OK:
+            indices = self.output_indices(outcome.value, count)
+            failed = int((indices == FAILED).sum())
+            if failed:
+                self.stats.failures += failed
+        else:
+            kind, message, _ = self._failure_of(outcome)
+            where = f"{self.name} on a batch of {count} tuples (the first {tuple(self.decode(flat[0].tolist()))})"
+            self._record_failures(count, kind, f"{message}; every tuple of the batch failed", where)
+            indices, failed = torch.full((count,), FAILED, dtype=torch.long), count
+        self._end_batch(count, count - failed)
         return indices.reshape(lead).to(tuples.device)
 
     def output_indices(self, outputs: Any, count: int) -> torch.Tensor:
         """Index of each returned value in the output space, -1 for values outside it or NaN."""
-        values = torch.as_tensor(outputs).to(self._sorted_outputs.dtype).reshape(-1)
+        try:
+            values = torch.as_tensor(outputs).to(self._sorted_outputs.dtype).reshape(-1)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{self.name}: fn returned {type(outputs).__name__} that is not a tensor of numbers "
+                            f"({error}); a batched program returns one output value per row") from None
         if values.shape[0] != count:
             raise ValueError(f"{self.name}: fn returned {values.shape[0]} values for {count} tuples; a batched "
                              "program returns one output value per row of its argument tensors")
@@ -117,17 +150,14 @@ def speed(num_digits: int = 16, count: int = 200_000, seed: int = 0) -> dict[str
     output = Discrete(range(9 * num_digits + 1))
     tuples = torch.randint(0, 10, (count, num_digits), generator=torch.Generator().manual_seed(seed))
     rates = {}
-    for label, program in (("program", Program(lambda *xs: sum(xs), (digit,) * num_digits, output, cache=False)),
-                           ("batched", BatchedProgram(lambda *xs: sum(xs), (digit,) * num_digits, output))):
+    programs: tuple[tuple[str, BaseProgram], ...] = (
+        ("program", Program(lambda *xs: sum(xs), (digit,) * num_digits, output, cache=False)),
+        ("batched", BatchedProgram(lambda *xs: sum(xs), (digit,) * num_digits, output)),
+    )
+    for label, program in programs:
         program.evaluate(tuples[:1000])  # warm-up
         began = time.perf_counter()
         program.evaluate(tuples)
         rates[label] = count / (time.perf_counter() - began)
     return rates
 
-
-if __name__ == "__main__":
-    torch.set_num_threads(1)
-    rates = speed()
-    print(f"sum16, 200,000 tuples: Program {rates['program']:,.0f}/s, BatchedProgram {rates['batched']:,.0f}/s, "
-          f"ratio {rates['batched'] / rates['program']:.0f}x")

@@ -1,10 +1,10 @@
 """HWF: hand-written formulas. A network reads 1, 3, 5 or 7 symbol images; only the value is labelled.
 
-Program: ``formula_value(symbols)`` (``blackprop.formula``) evaluates the predicted sequence over 14
+Program: ``formula_value(symbols)`` (``blackprop.tasks.hwf.formula``) evaluates the predicted sequence over 14
 symbols (0-9 + - * /) with the usual precedence; a malformed sequence (an operator where a digit
 belongs, or the reverse) or a division by zero raises, which makes the sample a failure. The
 output space is ``Open(canonical=tolerance_key)``: outputs that round to the same multiple of
-0.01 are one output (the reference compared ``|a - b| < 0.01``; see ``blackprop.formula``).
+0.01 are one output (the reference compared ``|a - b| < 0.01``; see ``blackprop.tasks.hwf.formula``).
 
 Data (default): formulas of length 1, 3, 5, 7 (uniform), digits uniform over 0-9, operators uniform
 over + - * /; a formula that divides by zero is drawn again (so every label is a number). Digit
@@ -46,21 +46,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.symbols import load_operator_symbols
-from ..formula import DIGITS, OPERATORS, FormulaError, formula_value, tolerance_key
-from ..models import SymbolNet
-from ..program import Program
-from ..spaces import Discrete, Open, Sequence, padded
-from ._base import Defaults, Task, TaskData, task_seed
-from .mnist_r import MEAN, STD, mnist_pool
+from ...data.mnist import MEAN, STD, mnist_pool, mnist_source
+from ...data.symbols import ARCHIVE_NAME, load_operator_symbols
+from ...models import FormulaModel
+from ...program import Program
+from ...spaces import Discrete, Open, Sequence
+from .._base import Defaults, Task, TaskData, task_seed
+from .formula import DIGITS, OPERATORS, FormulaError, formula_value, tolerance_key
 
 __all__ = [
     "FORMULA_LENGTHS",
     "HWF_DEFAULTS",
     "MAX_LEN",
     "SYMBOLS",
-    "FormulaModel",
-    "TypedFormulaModel",
     "generate_formulas",
     "hwf_task",
     "load_hwf_original",
@@ -79,7 +77,7 @@ ORIGINAL_FOLDERS = {**{d: d for d in DIGITS}, "+": "+", "-": "-", "times": "*", 
 #: 5 epochs (the paper: 50 at lr 1e-4) with a cosine lr: ISED seed 0 reached 92.7% against 88.65% at a
 #: constant lr 1e-3, whose accuracy oscillated between epochs (results/hwf.jsonl)
 HWF_DEFAULTS = Defaults(epochs=5, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=100, train_size=10_000,
-                        test_size=2_000)
+                        test_size=2_000, valid_size=1_000)
 """Training settings of ``hwf``: the paper's batch 16, k=100 and data sizes; 5 epochs at Adam lr 1e-3
 instead of the paper's 50 epochs at 1e-4, to fit a 3-seed grid into about 30 minutes of one CPU core.
 
@@ -94,48 +92,6 @@ end), below the paper's 97.34%: at a constant lr 1e-3 the accuracy oscillates; l
 (``results/hwf.sh importance20``): 97.27% mean over 3 seeds (97.37% with ``--search 64``), symbol
 accuracy 99.28%.
 """
-
-
-class FormulaModel(torch.nn.Module):
-    """A symbol network applied to every non-padding image: ``[B, n, 1, 28, 28]`` -> ``(padded(probs [B, 7, 14], lengths),)``.
-
-    Padding positions (all-zero images, or past ``lengths`` when given) are not run through the
-    network; they carry a uniform distribution that the program never sees.
-    """
-
-    def __init__(self, network: torch.nn.Module | None = None, max_len: int = MAX_LEN):
-        super().__init__()
-        self.network = network if network is not None else SymbolNet(num_classes=SYMBOLS.size, image_size=IMAGE_SIZE)
-        self.max_len = max_len
-
-    def valid_positions(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, max_len]`` bools: True on the formula's images (a prefix of each row)."""
-        batch, n = images.shape[:2]
-        if n > self.max_len:
-            raise ValueError(f"FormulaModel: images have {n} positions, more than max_len={self.max_len}")
-        if lengths is None:
-            valid = images.reshape(batch, n, -1).ne(0).any(dim=2)
-        else:
-            valid = torch.arange(n, device=images.device).unsqueeze(0) < torch.as_tensor(lengths, device=images.device).unsqueeze(1)
-        return torch.nn.functional.pad(valid, (0, self.max_len - n), value=False)
-
-    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[Any, ...]:
-        batch, n = images.shape[:2]
-        valid = self.valid_positions(images, lengths)
-        scores = self.network(images[valid[:, :n]])
-        probs = torch.full((batch, self.max_len, scores.shape[1]), 1.0 / scores.shape[1], dtype=scores.dtype,
-                           device=scores.device)
-        probs = probs.masked_scatter(valid.unsqueeze(2), scores)
-        return (padded(probs, mask=valid),)
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Most likely symbol of every image ``[B, n]``, -1 on padding."""
-        (formula,) = self.forward(images, lengths)
-        n = images.shape[1]
-        best = formula.probs.argmax(dim=2)[:, :n]
-        valid = torch.arange(n, device=best.device).unsqueeze(0) < formula.lengths.unsqueeze(1)
-        return best.masked_fill(~valid, -1)
 
 
 def generate_formulas(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -162,26 +118,54 @@ def _symbol_strings(row: np.ndarray) -> list[str]:
     return [SYMBOLS.values[i] for i in row.tolist() if i >= 0]
 
 
-@functools.lru_cache(maxsize=2)
+#: the operator archive's split each task split draws from (the archive has its own validation images)
+OPERATOR_SPLIT = {"train": "train", "valid": "val", "test": "test"}
+
+
+@functools.lru_cache(maxsize=3)
 def operator_pool(split: str) -> tuple[torch.Tensor, np.ndarray]:
-    """Normalised operator images ``[N, 1, 28, 28]`` of a split and their symbol indices."""
-    images, operators, _ = load_operator_symbols(split)
+    """Normalised operator images ``[N, 1, 28, 28]`` of a task split and their symbol indices."""
+    images, operators, _ = load_operator_symbols(OPERATOR_SPLIT[split])
     pool = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
     return pool, np.array([SYMBOLS.index(o) for o in operators], dtype=np.int64)
 
 
-def generated_data(split: str, size: int, seed: int) -> TaskData:
-    """``size`` formulas drawn with ``seed``, rendered from MNIST digits and operator images."""
-    rng = np.random.default_rng(seed)
-    symbols, _ = generate_formulas(size, rng)
-    digit_images, digit_labels = mnist_pool(split)
-    operator_images, operator_labels = operator_pool(split)
-    labels_by_symbol = np.concatenate([digit_labels.numpy(), operator_labels])
-    source = np.full(symbols.shape, -1, dtype=np.int64)  # index into [MNIST images; operator images]
+def _symbol_labels(split: str) -> np.ndarray:
+    """The symbol of every image of [MNIST images; operator images] of a split."""
+    return np.concatenate([mnist_pool(split)[1].numpy(), operator_pool(split)[1]])
+
+
+def _draw_images(symbols: np.ndarray, labels_by_symbol: np.ndarray, rng: np.random.Generator,
+                 allowed: np.ndarray | None = None) -> np.ndarray:
+    """For each symbol, an image of that symbol among ``allowed`` (index into [digits; operators]), -1 on padding."""
+    source = np.full(symbols.shape, -1, dtype=np.int64)
     for symbol in range(SYMBOLS.size):
         where = symbols == symbol
-        candidates = np.flatnonzero(labels_by_symbol == symbol)
+        match = labels_by_symbol == symbol
+        candidates = np.flatnonzero(match if allowed is None else match & allowed)
         source[where] = rng.choice(candidates, size=int(where.sum()))
+    return source
+
+
+def generated_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+    """``size`` formulas drawn with ``seed``, rendered from MNIST digits and operator images.
+
+    "valid" formulas use MNIST training digits that the ``train_size`` training formulas (drawn with
+    ``train_seed``) do not use, and the operator archive's own validation images.
+    """
+    labels_by_symbol = _symbol_labels(split)
+    allowed = None
+    if split == "valid":
+        train_rng = np.random.default_rng(train_seed)
+        train_symbols, _ = generate_formulas(train_size, train_rng)
+        train_source = _draw_images(train_symbols, _symbol_labels("train"), train_rng)
+        allowed = np.ones(labels_by_symbol.size, dtype=bool)
+        allowed[train_source[(train_source >= 0) & (train_source < mnist_pool("train")[0].shape[0])]] = False
+    rng = np.random.default_rng(seed)
+    symbols, _ = generate_formulas(size, rng)
+    digit_images, _ = mnist_pool(split)
+    operator_images, _ = operator_pool(split)
+    source = _draw_images(symbols, labels_by_symbol, rng, allowed)
     used, inverse = np.unique(source[source >= 0], return_inverse=True)
     index = np.full(symbols.shape, -1, dtype=np.int64)
     index[source >= 0] = inverse
@@ -191,7 +175,8 @@ def generated_data(split: str, size: int, seed: int) -> TaskData:
     pool[torch.from_numpy(is_digit)] = digit_images[torch.from_numpy(used[is_digit])]
     pool[torch.from_numpy(~is_digit)] = operator_images[torch.from_numpy(used[~is_digit] - num_digits)]
     labels = [formula_value(_symbol_strings(row)) for row in symbols]
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols))
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols),
+                    source=f"generated formulas; digits: {mnist_source()}; operators: {ARCHIVE_NAME}")
 
 
 def find_original_json(root: Path, split: str) -> Path:
@@ -206,8 +191,11 @@ def find_original_json(root: Path, split: str) -> Path:
     )
 
 
-def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None = None) -> TaskData:
-    """The original HWF data set's first ``size`` formulas of ``split`` (all when None).
+def load_hwf_original(
+    root: str | os.PathLike[str], split: str, size: int | None = None, train_size: int = 0
+) -> TaskData:
+    """The original HWF data set's first ``size`` formulas of ``split`` (all when None); "valid" is the
+    last ``size`` formulas of ``expr_train.json``, which must not reach into its first ``train_size``.
 
     Each JSON entry needs ``img_paths`` (relative to ``Handwritten_Math_Symbols/``, whose first
     folder names the symbol: 0-9, +, -, times, div) and ``res`` (the value). Images are read with
@@ -218,9 +206,17 @@ def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None
         from PIL import Image
     except ImportError:
         raise ImportError("HWF data: reading the original images needs Pillow; pip install pillow") from None
-    source = find_original_json(Path(root), split)
+    source = find_original_json(Path(root), "train" if split == "valid" else split)
     entries = json.loads(source.read_text())
-    if size is not None:
+    if split == "valid":
+        size = len(entries) - train_size if size is None else size
+        if train_size + size > len(entries):
+            raise ValueError(
+                f"HWF data: a valid split of size={size} after {train_size} training formulas needs "
+                f"{train_size + size} formulas but {source} has {len(entries)}; lower the valid or train size"
+            )
+        entries = entries[len(entries) - size:]
+    elif size is not None:
         if size > len(entries):
             raise ValueError(f"HWF data: size={size} but {source} has only {len(entries)} formulas; lower size")
         entries = entries[:size]
@@ -251,7 +247,8 @@ def load_hwf_original(root: str | os.PathLike[str], split: str, size: int | None
         if pixels.mean() > 0.5:
             pixels = 1.0 - pixels
         pool[position, 0] = torch.from_numpy((pixels - MEAN) / STD)
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols))
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=torch.from_numpy(symbols),
+                    source=f"HWF (user folder {source.parent})")
 
 
 def make_hwf_program() -> Program:
@@ -281,36 +278,6 @@ def make_typed_program() -> Program:
     )
 
 
-class TypedFormulaModel(FormulaModel):
-    """The 14-class network, read by position: digit positions over 0-9, operator positions over + - * /.
-
-    ``[B, n, 1, 28, 28]`` -> ``(padded(digits [B, 4, 10]), padded(operators [B, 3, 4]))``, each
-    renormalised over its classes. A length-7 formula then has 10**4 * 4**3 = 640,000 readings instead
-    of 14**7 (about 1.05e8), so Exact can enumerate them.
-    """
-
-    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[Any, ...]:
-        (formula,) = super().forward(images, lengths)
-        digits = formula.probs[:, 0::2, : len(DIGITS)]
-        operators = formula.probs[:, 1::2, len(DIGITS) :]
-        return (
-            padded(digits / digits.sum(dim=2, keepdim=True), (formula.lengths + 1) // 2),
-            padded(operators / operators.sum(dim=2, keepdim=True), formula.lengths // 2),
-        )
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Most likely symbol of every image (a digit at even, an operator at odd positions) ``[B, n]``."""
-        (formula,) = FormulaModel.forward(self, images, lengths)
-        n = images.shape[1]
-        probs = formula.probs[:, :n]
-        digit = probs[:, :, : len(DIGITS)].argmax(dim=2)
-        operator = probs[:, :, len(DIGITS) :].argmax(dim=2) + len(DIGITS)
-        even = torch.arange(n, device=probs.device) % 2 == 0
-        valid = torch.arange(n, device=probs.device).unsqueeze(0) < formula.lengths.unsqueeze(1)
-        return torch.where(even, digit, operator).masked_fill(~valid, -1)
-
-
 def hwf_task(
     root: str | os.PathLike[str] | None = None, defaults: Defaults = HWF_DEFAULTS, typed: bool = False
 ) -> Task:
@@ -321,20 +288,20 @@ def hwf_task(
     malformed readings cannot be sampled and Exact can enumerate every formula.
     """
 
-    def load_data(split: str, size: int, seed: int) -> TaskData:
+    def load_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
         folder = root or os.environ.get("BLACKPROP_HWF")
         if folder:
-            return load_hwf_original(folder, split, size)
+            return load_hwf_original(folder, split, size, train_size)
         if typed:  # the same formulas as hwf, so the two tasks compare like for like
-            seed = task_seed("hwf", split)
-        return generated_data(split, size, seed)
+            seed, train_seed = task_seed("hwf", split), task_seed("hwf", "train")
+        return generated_data(split, size, seed, train_size, train_seed)
 
     return Task(
         name="hwf-typed" if typed else "hwf",
         description=("value of a hand-written formula, digits and operators as separate inputs" if typed
                      else "value of a hand-written formula of 1-7 symbols (0-9 + - * /)"),
         make_program=make_typed_program if typed else make_hwf_program,
-        make_model=TypedFormulaModel if typed else FormulaModel,
+        make_model=functools.partial(FormulaModel, typed=typed),
         load_data=load_data,
         defaults=defaults,
         paper={} if typed else {"scallop": 96.65, "anesi": 3.13, "reinforce": 18.59, "indecater": 15.14,

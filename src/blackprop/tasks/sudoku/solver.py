@@ -183,7 +183,7 @@ def solve(board: Sequence[int]) -> tuple[int, ...]:
     >>> solve([0] * 81)
     Traceback (most recent call last):
     ...
-    blackprop.sudoku.Ambiguous: sudoku board with 0 givens has more than one solution
+    blackprop.tasks.sudoku.solver.Ambiguous: sudoku board with 0 givens has more than one solution
     """
     cells = _check_board(board)
     solutions = count_solutions(cells, limit=2)
@@ -287,7 +287,7 @@ def generate(
 
 def generate_cached(count: int, seed: int, givens: tuple[int, int] = (31, 36), variants: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """``generate`` with its result saved under ``blackprop.data.mnist.cache_dir()/sudoku``."""
-    from .data.mnist import cache_dir
+    from ...data._cache import cache_dir
 
     key = hashlib.sha1(f"v1/{count}/{seed}/{givens}/{variants}".encode()).hexdigest()[:16]
     path = cache_dir() / "sudoku" / f"boards-{key}.npz"

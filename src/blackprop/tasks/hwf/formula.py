@@ -26,7 +26,7 @@ Example:
     >>> evaluate_formula(list("4/0"))
     Traceback (most recent call last):
     ...
-    blackprop.formula.FormulaError: division by zero at position 1 of ['4', '/', '0']
+    blackprop.tasks.hwf.formula.FormulaError: division by zero at position 1 of ['4', '/', '0']
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Visual sudoku: MNIST digits in the given cells, a solver as the program, solved boards as labels.
 
 Data (SatNet-like: 9,000 training and 500 test boards by default): puzzles with unique solutions
-from ``blackprop.sudoku.generate`` (about 36 givens on average, seeded per split, cached), each
+from ``blackprop.tasks.sudoku.solver.generate`` (about 36 givens on average, seeded per split, cached), each
 given cell shown as an MNIST image of its digit (train images for training boards, test images
 for test boards), blank cells blank. With ``BLACKPROP_SATNET`` pointing at a folder holding
 SatNet's ``features.pt``, ``features_img.pt`` and ``labels.pt`` (or ``load_satnet(root)``) the
@@ -66,14 +66,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models import LeNet
-from ..program import Program
-from ..spaces import Discrete, Product, Sequence, padded
-from ..sudoku import SudokuError, generate_cached, solve_cells
-from ._base import Defaults, Task, TaskData, task_seed
-from .mnist_r import MEAN, STD, mnist_pool
+from ...data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
+from ...models import LeNet, SudokuModel
+from ...program import Program
+from ...spaces import Discrete, Product, Sequence
+from .._base import Defaults, Task, TaskData, task_seed
+from .solver import SudokuError, generate_cached, solve_cells
 
-__all__ = ["SudokuModel", "load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
+__all__ = ["load_satnet", "solve_or_givens", "sudoku_data", "sudoku_tasks"]
 
 DIGIT = Discrete(range(1, 10))
 CELL = Discrete(range(81))
@@ -93,63 +93,47 @@ def solve_or_givens(digits: list[int], positions: list[int]) -> tuple[int | None
         return tuple(board)
 
 
-class SudokuModel(torch.nn.Module):
-    """Board images ``[B, 81, 1, 28, 28]`` -> (digit probabilities, one-hot positions) of the given cells.
+def sudoku_data(
+    split: str, size: int, seed: int, satnet: str | os.PathLike[str] | None = None, train_size: int = 0,
+    train_seed: int = 0,
+) -> TaskData:
+    """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated.
 
-    Both are ``padded`` sequences ``[B, 81, 9]`` and ``[B, 81, 81]`` with the number of givens as
-    lengths; given cells come first in board order. ``symbols`` gives the most likely class
-    (0..8 for digits 1..9) of every cell in board layout, -1 on blanks.
+    Generated "valid" boards are drawn with their own seed, leaving out any board of the ``train_size``
+    training boards (drawn with ``train_seed``), and shown with MNIST training images those boards do not use.
     """
-
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
-
-    @staticmethod
-    def given_mask(images: torch.Tensor) -> torch.Tensor:
-        return images.flatten(2).ne(0).any(dim=2)
-
-    def forward(self, images: torch.Tensor) -> tuple[Any, Any]:
-        batch, cells = images.shape[:2]
-        given = self.given_mask(images)
-        lengths = given.sum(dim=1)
-        probs = self.network(images[given])  # [total givens, 9]
-        # given cells first, in board order: a stable sort of the blank flags
-        order = torch.sort((~given).to(torch.int8), dim=1, stable=True).indices
-        prefix = torch.arange(cells, device=images.device).unsqueeze(0) < lengths.unsqueeze(1)
-        digits = torch.full((batch, cells, probs.shape[1]), 1.0 / probs.shape[1], dtype=probs.dtype, device=images.device)
-        digits = digits.masked_scatter(prefix.unsqueeze(2), probs)
-        positions = torch.nn.functional.one_hot(order, cells).to(probs.dtype)
-        return padded(digits, lengths), padded(positions, lengths)
-
-    @torch.no_grad()
-    def symbols(self, images: torch.Tensor) -> torch.Tensor:
-        given = self.given_mask(images)
-        out = torch.full(given.shape, -1, dtype=torch.long, device=images.device)
-        out[given] = self.network(images[given]).argmax(dim=1)
-        return out
-
-
-def sudoku_data(split: str, size: int, seed: int, satnet: str | os.PathLike[str] | None = None) -> TaskData:
-    """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated."""
     root = satnet or os.environ.get("BLACKPROP_SATNET")
     if root:
         return load_satnet(root, split, size)
-    puzzles, solutions = generate_cached(size, seed)
-    return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
+    if split != "valid":
+        puzzles, solutions = generate_cached(size, seed)
+        return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
+    train_puzzles, train_solutions = generate_cached(train_size, train_seed)
+    train = _with_mnist_images(train_puzzles, train_solutions, "train", np.random.default_rng([train_seed, 1]))
+    seen = {row.tobytes() for row in train_puzzles}
+    puzzles, solutions = generate_cached(size + 8, seed)  # a few spares, in case a board repeats a training board
+    keep = np.array([row.tobytes() not in seen for row in puzzles], dtype=bool)
+    if keep.sum() < size:
+        raise RuntimeError(f"sudoku valid split: only {int(keep.sum())} of {size + 8} boards differ from the training boards")
+    puzzles, solutions = puzzles[keep][:size], solutions[keep][:size]
+    allowed = unused(train.index, len(train.pool))
+    return _with_mnist_images(puzzles, solutions, "valid", np.random.default_rng([seed, 1]), allowed)
 
 
-def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator) -> TaskData:
-    """Each given digit d gets a random MNIST image of class d from the split; blanks get -1."""
+def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator,
+                       allowed: np.ndarray | None = None) -> TaskData:
+    """Each given digit d gets a random MNIST image of class d from the split (among ``allowed``); blanks get -1."""
     pool, pool_labels = mnist_pool(split)
     labels_np = pool_labels.numpy()
     index = np.full(puzzles.shape, -1, dtype=np.int64)
     for digit in range(1, 10):
         where = puzzles == digit
-        index[where] = rng.choice(np.flatnonzero(labels_np == digit), size=int(where.sum()))
+        match = labels_np == digit
+        index[where] = rng.choice(np.flatnonzero(match if allowed is None else match & allowed), size=int(where.sum()))
     symbols = torch.from_numpy(puzzles.astype(np.int64) - 1).clamp(min=-1)
     labels = [tuple(row) for row in solutions.astype(int).tolist()]
-    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=symbols)
+    return TaskData(pool=pool, index=torch.from_numpy(index), labels=labels, symbols=symbols,
+                    source=f"generated boards; digits: {mnist_source()}")
 
 
 def load_satnet(root: str | os.PathLike[str], split: str = "train", size: int | None = None) -> TaskData:
@@ -187,7 +171,7 @@ def load_satnet(root: str | os.PathLike[str], split: str = "train", size: int | 
     index = torch.full(given.shape, -1, dtype=torch.long)
     index[given] = torch.arange(pool.shape[0])
     labels = [tuple(row) for row in (solutions.argmax(dim=2) + 1).tolist()]
-    return TaskData(pool=pool, index=index, labels=labels, symbols=symbols)
+    return TaskData(pool=pool, index=index, labels=labels, symbols=symbols, source=f"SatNet (user folder {folder})")
 
 
 def sudoku_tasks() -> list[Task]:
@@ -202,12 +186,14 @@ def sudoku_tasks() -> list[Task]:
 
         return make_program
 
-    def load_data(split: str, size: int, seed: int) -> TaskData:
-        return sudoku_data(split, size, task_seed("sudoku", split))  # the same boards for both tasks
+    def load_data(split: str, size: int, seed: int, train_size: int = 0, train_seed: int = 0) -> TaskData:
+        # the same boards for both tasks
+        return sudoku_data(split, size, task_seed("sudoku", split), train_size=train_size,
+                           train_seed=task_seed("sudoku", "train"))
 
     # 10 epochs with a cosine lr, k=30: see the module docstring (72.6% boards against 61.6% after 3 constant-lr epochs)
     defaults = Defaults(epochs=10, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=30, train_size=9000,
-                        test_size=500)
+                        test_size=500, valid_size=500)
     return [
         Task(
             name="sudoku",
