@@ -31,7 +31,7 @@ def parse_settings(method: str, pairs: list[str]) -> dict[str, Any]:
     """``--set`` arguments -> ``method``'s estimator settings, each parsed to its declared field type.
 
     The one settings grammar (``blackprop.settings``): ``dedup=false`` is ``False``, ``exploration=0.1``
-    a float; an unknown setting, a repeated key or a wrong type exits with a message naming the field.
+    a float; an unknown setting, a repeated key or a wrong type is a ValueError naming the field.
 
     >>> parse_settings("ised", ["dedup=False", "exploration=0.1", "normalize=l2"])
     {'dedup': False, 'exploration': 0.1, 'normalize': 'l2'}
@@ -40,9 +40,9 @@ def parse_settings(method: str, pairs: list[str]) -> dict[str, Any]:
 
     try:
         return parse_estimator_settings(method, pairs)
-    except (KeyError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
-        raise SystemExit(f"blackprop: --set: {message}") from None
+        raise ValueError(f"--set: {message}") from None
 
 
 def _split(text: str) -> list[str]:
@@ -174,10 +174,10 @@ def _train(args: argparse.Namespace) -> int:
         for flag, path in (("--json", args.json), ("--metrics", args.metrics), ("--checkpoint", args.checkpoint)):
             if path:
                 prepare_destination(flag, Path(path))
+        config = run_config_from(args, task, args.method, args.seed)
     except ValueError as error:
         print(f"blackprop train: {error}", file=sys.stderr)
         return 2
-    config = run_config_from(args, task, args.method, args.seed)
     write_epoch = epoch_writer(Path(args.metrics), {"task": task, "method": args.method, "seed": args.seed}) \
         if args.metrics else None
 
@@ -269,9 +269,9 @@ def _bench(args: argparse.Namespace) -> int:
               "for a grid outside a study", file=sys.stderr)
         return 2
     tasks = [t for name in _split(args.tasks) for t in (MNIST_R if name == "mnist-r" else [name])]
-    jobs: list[tuple[str | None, Any]] = [(None, run_config_from(args, task, method, int(seed)))
-            for seed in _split(args.seeds) for task in tasks for method in _split(args.methods)]
     try:
+        jobs: list[tuple[str | None, Any]] = [(None, run_config_from(args, task, method, int(seed)))
+                for seed in _split(args.seeds) for task in tasks for method in _split(args.methods)]
         run_grid(jobs, Path(args.out), record={"command": _command(args)}, workers=args.workers, cluster=args.cluster)
     except (ValueError, RuntimeError) as error:
         print(f"blackprop bench: {error}", file=sys.stderr)

@@ -29,7 +29,7 @@ import inspect
 import json
 import math
 from collections.abc import Sequence as SequenceABC
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -75,6 +75,7 @@ def blog_program() -> BaseProgram:
     return Program(blog_add, inputs=(digit, digit), output=Discrete(range(5)), name="a+b (digits 0-2)")
 
 
+@final
 class Explanation(dict[str, Any]):
     """The data of ``bp.explain`` (a dict); in a notebook it displays as the explain page."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -30,6 +30,7 @@ MAX_TERMS = 200
 
 
 @dataclass
+@final
 class Context:
     program: BaseProgram
     leaves: list[torch.Tensor]

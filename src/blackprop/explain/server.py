@@ -11,7 +11,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -58,6 +58,7 @@ def explain_request(body: dict[str, Any]) -> Explanation:
     return explain(program, *tensors, target=target, seed=seed, num_samples=k, semiring=semiring)
 
 
+@final
 class ExplainServer(ThreadingHTTPServer):
     """Serves one page; ``gallery`` is computed once, on its first request."""
 
@@ -78,6 +79,7 @@ class ExplainServer(ThreadingHTTPServer):
             return self.gallery_data
 
 
+@final
 class Handler(BaseHTTPRequestHandler):
     server: ExplainServer
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -34,6 +34,7 @@ IDENTITY_FIELDS = ("task", "method", "seed", "epochs", "lr", "batch_size", "num_
 
 
 @dataclass
+@final
 class RunConfig:
     """One training run. Settings left as None take the task's defaults."""
 
@@ -85,7 +86,7 @@ class RunConfig:
             raise ValueError(f"threads must be an int >= 1 (or None for torch's default), got {self.threads!r}")
         pick_device(self.device)
         if self.executor is not None:
-            from ..executors import parse_executor_spec
+            from ..program import parse_executor_spec
 
             parse_executor_spec(self.executor)
         make_estimator(self)  # unknown or invalid estimator settings fail here, before any data is loaded

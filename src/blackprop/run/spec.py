@@ -34,7 +34,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from .config import RunConfig
 
@@ -47,6 +47,7 @@ SWEEPING = ("indecater", "indecater+")
 
 
 @dataclass(frozen=True)
+@final
 class Grid:
     """tasks x methods x seeds under one recipe, with overrides."""
 
@@ -82,6 +83,7 @@ class Grid:
 
 
 @dataclass(frozen=True)
+@final
 class Study:
     """A study folder: its spec, results and notes."""
 
