@@ -52,6 +52,7 @@ __all__ = ["Fold", "FoldTrace"]
 UNKNOWN = -2
 
 
+@final
 @dataclass
 class FoldTrace:
     """What the last ``log_distribution`` call did: live states per position (after pruning), the

@@ -19,7 +19,7 @@ against enumeration.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -27,6 +27,7 @@ from torch.autograd.function import once_differentiable
 __all__ = ["propagate"]
 
 
+@final
 class _Propagate(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, probs: torch.Tensor, fold: Any, min_mass: float, max_states: int | None,
