@@ -28,6 +28,7 @@ from .explain.compute import explain
 from .program import FAILED, BatchedProgram, Program, ProgramFailedError, ProgramStats, TransientProgramError
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
+from .structured import ExactFold, Fold
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,8 @@ __all__ = [
     "ESTIMATORS",
     "Estimator",
     "Exact",
+    "ExactFold",
+    "Fold",
     "FAILED",
     "ISED",
     "IndeCateR",
