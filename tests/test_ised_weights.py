@@ -273,3 +273,17 @@ def test_auto_site_exploration_gives_about_five_one_site_draws_per_position():
         bp.ISED(weights="importance", site_exploration=1.5)
     with pytest.raises(ValueError, match="must be one of auto or a number, got 'sometimes'"):
         bp.ISED(weights="importance", site_exploration="sometimes")
+
+
+def test_the_papers_ised_is_one_named_option_away():
+    """"ised-paper": probability weights, L2 normalisation, binary cross-entropy, no site exploration."""
+    paper = bp.estimator("ised-paper", num_samples=50, semiring="max-mult")
+    assert (paper.weights, paper.normalize, paper.loss_fn, paper.site_exploration) == ("probability", "l2", "bce", 0.0)
+    assert paper.num_samples == 50 and paper.semiring == "max-mult"
+    with pytest.raises(TypeError, match="unknown setting.*weights"):
+        bp.estimator("ised-paper", weights="importance")
+    # "auto" site exploration is 0 with probability weights, so it combines with any semiring
+    plain = bp.ISED(weights="probability", site_exploration="auto", semiring="max-mult")
+    beliefs = bp.BlackBox(bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5))), plain).beliefs(
+        torch.full((2, 3), 1 / 3), torch.full((2, 3), 1 / 3))
+    assert plain.site_draws(beliefs) == 0

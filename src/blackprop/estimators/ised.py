@@ -94,7 +94,8 @@ class ISED(Estimator):
             "importance" needs the add-mult semiring and dedup=False.
         site_exploration: share m in [0, 1) of the draws with one uniformly chosen position redrawn
             uniformly (importance weights only; see the module docstring), or "auto": m = min(0.5, 5 n / k),
-            about 5 one-site draws per input position, n the most valid positions of an example in the batch.
+            about 5 one-site draws per input position, n the most valid positions of an example in the batch
+            (with probability weights, "auto" is 0).
     """
 
     num_samples: int = setting(100, positive)
@@ -111,7 +112,7 @@ class ISED(Estimator):
     differentiable_forward: ClassVar[bool] = True
 
     def check(self) -> None:
-        if self.site_exploration != 0 and self.weights != "importance":
+        if self.site_exploration not in (0, "auto") and self.weights != "importance":
             raise ValueError(
                 "ISED(site_exploration=...): redrawn tuples are only accounted for by importance weights; "
                 "set weights='importance'"
@@ -151,6 +152,8 @@ class ISED(Estimator):
         """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
         "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
         share = self.site_exploration
+        if share == "auto" and self.weights != "importance":
+            return 0  # probability weights cannot account for redrawn tuples
         if share == "auto":
             positions = int(beliefs.valid.sum(dim=1).max()) if beliefs.valid.numel() else 0
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
