@@ -13,7 +13,10 @@ normalise w over outputs (L1: w / sum w; L2: w / ||w||_2; or none) and take a lo
 label, -log q(y) ("nll") or binary cross-entropy ("bce"). Gradients flow through the
 probabilities in w only; the program is never differentiated. Everything is in log space.
 
-What the default estimates (probability weights, add-mult, L1, NLL). The tuples are already drawn
+The default is importance weights with one-site exploration ("auto", below), add-mult, L1 and NLL;
+the paper's variant (probability weights; its reference code used L2 and BCE) is one setting away.
+
+What probability weights estimate (with add-mult, L1, NLL). The tuples are already drawn
 in proportion to p(x), so weighing them by p(x) again counts each twice: as k grows, w(y)/k tends
 to Q2(y) = sum_{x : P(x) = y} p(x)^2, the loss to -log of the normalised Q2(y) / sum_y' Q2(y'),
 and its gradient to *half* the gradient of that, not to the gradient of -log p(y). With many
@@ -30,7 +33,7 @@ the loss -log q(y) has the gradient
 variate. Dividing by the successful outputs only would estimate p(y | no failure) and reward
 tuples that make the program fail. With "none" the summary is not capped: p/q can exceed 1.
 
-One-site exploration (``site_exploration=m``, importance weights only): a share m of the k draws
+One-site exploration (``site_exploration=m`` or "auto", importance weights only): a share m of the k draws
 has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
 confident and wrong on some class still sees tuples that correct it. Every draw is weighed by p/q
 with q the mixture it came from,
@@ -43,7 +46,7 @@ classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0.
 Structured outputs (a ``Product`` output space): each component j is summarised on its own,
 giving ``[B, m, C]``; the loss is the mean over components (and the batch).
 
-Worked example: p_a = [.1, .6, .3], p_b = [.2, .1, .7], P = a + b and the samples (1,2), (1,0),
+Worked example, probability weights: p_a = [.1, .6, .3], p_b = [.2, .1, .7], P = a + b and the samples (1,2), (1,0),
 (2,1) give w(3) = .6*.7 + .3*.1 = .45 and w(1) = .6*.2 = .12.
 
 Example:
@@ -89,11 +92,12 @@ class ISED(Estimator):
             the one-hot label, averaged over outputs, as the reference code did).
         exploration: draw each symbol from (1 - e) p + e uniform instead of p (the summary still
             weighs tuples by p), so outputs the network has stopped sampling are still seen.
-        weights: "probability" (ISED's: a matching tuple weighs p(x)) or "importance" (p(x)/q(x),
-            q the sampling distribution: an unbiased estimate of p(y); see the module docstring).
-            "importance" needs the add-mult semiring and dedup=False.
-        site_exploration: share m in [0, 1) of the draws with one uniformly chosen position redrawn
-            uniformly (importance weights only; see the module docstring), or "auto": m = min(0.5, 5 n / k),
+        weights: "importance" (the default: p(x)/q(x), q the sampling distribution, an unbiased
+            estimate of p(y); see the module docstring) or "probability" (the paper's: a matching tuple
+            weighs p(x)). "importance" needs the add-mult semiring and dedup=False. The paper's ISED
+            as its reference code ran it is ``bp.estimator("ised-paper")`` (probability weights, L2, BCE).
+        site_exploration: "auto" (the default) or a share m in [0, 1) of the draws with one uniformly chosen position redrawn
+            uniformly (importance weights only; see the module docstring); "auto": m = min(0.5, 5 n / k),
             about 5 one-site draws per input position, n the most valid positions of an example in the batch
             (with probability weights, "auto" is 0).
     """
@@ -104,9 +108,9 @@ class ISED(Estimator):
     normalize: str = setting("l1", choice("l1", "l2", "none"))
     loss_fn: str = setting("nll", choice("nll", "bce"))
     exploration: float = setting(0.0, between(0, 1))
-    weights: str = setting("probability", choice("probability", "importance"))
+    weights: str = setting("importance", choice("probability", "importance"))
     site_exploration: float | Literal["auto"] = setting(
-        0.0, Constraint(lambda v: v == "auto" or 0 <= v < 1, "'auto' or a number in [0, 1)"))
+        "auto", Constraint(lambda v: v == "auto" or 0 <= v < 1, "'auto' or a number in [0, 1)"))
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
@@ -120,7 +124,8 @@ class ISED(Estimator):
         if self.weights == "importance" and (self.semiring != "add-mult" or self.dedup):
             raise ValueError(
                 f"ISED(weights='importance'): estimates p(y) = E[1[P(x) = y]], which needs semiring='add-mult' "
-                f"and dedup=False (every draw counted), got semiring={self.semiring!r}, dedup={self.dedup!r}"
+                f"and dedup=False (every draw counted), got semiring={self.semiring!r}, dedup={self.dedup!r}; for "
+                f"another semiring or dedup set weights='probability' (or use bp.estimator('ised-paper', ...))"
             )
 
     def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
