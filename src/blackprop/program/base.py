@@ -235,6 +235,8 @@ class BaseProgram(ABC):
 
     def _check_range(self, rows: torch.Tensor) -> None:
         """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions."""
+        if self._limits.device != rows.device:  # tuples on a GPU: the bounds follow them once
+            self._lowest, self._limits = self._lowest.to(rows.device), self._limits.to(rows.device)
         bad = (rows < self._lowest) | (rows >= self._limits)
         if bool(bad.any()):
             row, column = (int(i) for i in bad.nonzero()[0])
