@@ -35,7 +35,7 @@ from typing import Any, NamedTuple, final
 
 __all__ = [
     "OK", "ERROR", "TRANSIENT", "TIMEOUT", "LOST", "Outcome", "ProgramTimeout", "TRANSIENT_ERRORS",
-    "TransientProgramError", "guarded_call", "run_chunk",
+    "TransientProgramError", "error_outcome", "guarded_call", "run_chunk",
 ]
 
 OK, ERROR, TRANSIENT, TIMEOUT, LOST = "ok", "error", "transient", "timeout", "lost"
@@ -83,6 +83,15 @@ def guarded_call(fn: Callable[..., Any], args: list[Any], timeout: float | None)
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
         return _call_with_alarm(fn, args, timeout)
     return _call_in_thread(fn, args, timeout)
+
+
+def error_outcome(error: BaseException) -> Outcome:
+    """The outcome of a call that raised ``error`` (transient, or a deterministic error).
+
+    >>> error_outcome(ConnectionError("refused")).status
+    'transient'
+    """
+    return _failure(error)
 
 
 def _failure(error: BaseException) -> Outcome:

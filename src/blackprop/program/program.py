@@ -29,17 +29,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Sequence as SequenceABC
 from typing import Any, final
 
 import torch
 
 from ..spaces import Discrete, Open, OutputSpaceError, Product, Sequence
-from .base import FAILED, BaseProgram, is_nan
-from .calls import OK, TIMEOUT, Outcome
+from .base import FAILED, BaseProgram, as_lists, is_nan
+from .calls import OK, TIMEOUT, Outcome, error_outcome
 from .executors import ExecutorRunner
 from .memo import TupleCoder, TupleMemo
 
@@ -111,6 +113,7 @@ class Program(BaseProgram):
         self._timed_out: set[tuple[int, ...]] = set()  # tuples that timed out once (not memoised yet)
         self._reported: set[str] = set()
         # decode's fast path: every input a Discrete, so column j is looked up in table j
+        self._identity = all(isinstance(s, Discrete) and list(s.values) == list(range(s.size)) for s in self.inputs)
         tables = [s.values for s in self.inputs if isinstance(s, Discrete)]
         self._tables: list[tuple[Any, ...]] | None = tables if len(tables) == len(self.inputs) else None
 
@@ -276,25 +279,55 @@ class Program(BaseProgram):
     def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
         """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
         on the rows' device, and (``memo``) which results may be memoised."""
-        keys = [tuple(r) for r in rows.cpu().tolist()]
-        results = self._run(keys)
-        product = isinstance(self.output, Product)
-        failed_row = list(self.output.failed_index()) if isinstance(self.output, Product) else [FAILED]
-        ok_list = [isinstance(r, tuple) if product else r != FAILED for r, _ in results]
-        values = [(list(r) if product else [r]) if good else failed_row
-                  for (r, _), good in zip(results, ok_list, strict=True)]
-        outputs = torch.tensor(values, dtype=torch.long).reshape(len(keys), len(failed_row)).to(rows.device)
-        ok = torch.tensor(ok_list, dtype=torch.bool).to(rows.device)
-        if not memo:
-            return outputs, ok
-        return outputs, ok, torch.tensor([keep for _, keep in results], dtype=torch.bool).to(rows.device)
+        device, rows = rows.device, rows.cpu()
+        with _collector_paused():
+            arguments = self.decode_rows(rows)
+            keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
+            results = self._run(keys, arguments)
+            if isinstance(self.output, Product):
+                failed_row = list(self.output.failed_index())
+                ok_list = [isinstance(r, tuple) for r, _ in results]
+                values = [list(r) if good else failed_row for (r, _), good in zip(results, ok_list, strict=True)]
+                outputs = torch.tensor(values, dtype=torch.long).reshape(len(keys), len(failed_row))
+                ok = torch.tensor(ok_list, dtype=torch.bool)
+            else:
+                outputs = torch.tensor([r for r, _ in results], dtype=torch.long).unsqueeze(1)
+                ok = outputs[:, 0] != FAILED
+            keep = torch.tensor([k for _, k in results], dtype=torch.bool)
+        outputs, ok = outputs.to(device), ok.to(device)
+        return (outputs, ok, keep.to(device)) if memo else (outputs, ok)
 
-    def _run(self, keys: list[tuple[int, ...]]) -> list[tuple[Any, bool]]:
-        """(output index, may be memoised) per key; results are indexed here, never in workers."""
-        raw = self._runner.run([self.decode(k) for k in keys], self.timeout)
+    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> list[tuple[Any, bool]]:
+        """(output index, may be memoised) per key (a row of class indices); results are indexed here,
+        never in workers. ``arguments``: the keys already decoded."""
+        arguments = [self.decode(k) for k in keys] if arguments is None else arguments
         self.stats.calls += len(keys)
+        if self._runner.executor is None and self.timeout is None:
+            return self._run_serial(keys, arguments)
+        raw = self._runner.run(arguments, self.timeout)
         self._report_incidents()
         return [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+
+    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> list[tuple[Any, bool]]:
+        """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
+        inlined for calls that return an int (the hot path of a Discrete output)."""
+        fn, index = self.fn, self.output.index
+        results: list[tuple[Any, bool]] = []
+        append = results.append
+        for key, args in zip(keys, arguments, strict=True):
+            try:
+                value = fn(*args)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
+                append(self._to_index(key, error_outcome(error)))
+                continue
+            if type(value) is int:
+                try:
+                    append((index(value), True))
+                    continue
+                except OutputSpaceError:
+                    pass
+            append(self._to_index(key, Outcome(OK, value)))
+        return results
 
     def _report_incidents(self) -> None:
         runner = self._runner
@@ -311,6 +344,11 @@ class Program(BaseProgram):
     def _to_index(self, key: tuple[int, ...], outcome: Outcome) -> tuple[Any, bool]:
         status, value = outcome
         if status == OK:
+            if type(value) is int:  # the common case: neither None nor NaN, hashable
+                try:
+                    return self.output.index(value), True
+                except OutputSpaceError as error:
+                    return self._fail(key, "outside-output", str(error)), True
             if value is None or is_nan(value):
                 return self._fail(key, "returned", f"returned {value!r} (None and NaN are failures)"), True
             try:
@@ -321,6 +359,7 @@ class Program(BaseProgram):
                 return self._fail(key, "unhashable", f"returned an unhashable value {value!r} ({error})"), True
         kind, message, keep = self._failure_of(outcome, self.timeout)
         if status == TIMEOUT and self.cache_across_calls:
+            key = tuple(key)
             if key in self._timed_out:  # the second timeout: the tuple's own fault, memoised
                 self._timed_out.discard(key)
             else:  # the first: maybe load; asked again when sampled again
@@ -331,6 +370,19 @@ class Program(BaseProgram):
     def _fail(self, key: tuple[int, ...], kind: str, message: str) -> int:
         self._record_failures(1, kind, message, f"{self.name}{tuple(self.decode(key))}")
         return FAILED
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the per-tuple loop allocates (a few objects per tuple, no
+    cycles): each collection would walk the whole heap of a training process, costing more than the calls."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _short(values: Any, limit: int = 5) -> str:
