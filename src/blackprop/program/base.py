@@ -51,6 +51,7 @@ import torch
 
 from ..spaces import Discrete, Open, Product, Sequence
 from .calls import ERROR, LOST, OK, TIMEOUT, TRANSIENT, Outcome
+from .rows import RowDecoder
 
 __all__ = ["FAILED", "BaseProgram", "ProgramFailedError", "ProgramStats"]
 
@@ -149,7 +150,7 @@ class BaseProgram(ABC):
         self._sizes = [(s.element.size if isinstance(s, Sequence) else s.size) for s in columns]
         self._lowest = torch.tensor([-1 if isinstance(s, Sequence) else 0 for s in columns])
         self._limits = torch.tensor(self._sizes)
-        self._int_tables: list[Any] | None = None  # decode_rows' tables, built on first use
+        self._row_decoder: RowDecoder | None = None  # built on first use
         self._failed_streak = 0
         self._streak_queries = 0
         self._streak_errors: dict[str, str] = {}
@@ -190,22 +191,10 @@ class BaseProgram(ABC):
         return args
 
     def decode_rows(self, rows: torch.Tensor) -> list[list[Any]]:
-        """``[self.decode(r) for r in rows.tolist()]`` column by column: Discrete inputs whose values are
-        their own indices (``range(n)``) or other ints are decoded with tensor operations."""
-        if any(isinstance(space, Sequence) for space in self.inputs):
-            return [self.decode(row) for row in as_lists(rows)]
-        if self._int_tables is None:
-            self._int_tables = [_int_table(space) for space in self.inputs]  # type: ignore[arg-type]
-        tables = self._int_tables
-        if all(t is True for t in tables):
-            return as_lists(rows)
-        if all(t is not None for t in tables):
-            columns = [rows[:, j] if t is True else t.to(rows.device)[rows[:, j]]  # type: ignore[union-attr]
-                       for j, t in enumerate(tables)]
-            return as_lists(torch.stack(columns, dim=1))
-        values = [[space.values[i] for i in column]  # type: ignore[union-attr]
-                  for space, column in zip(self.inputs, as_lists(rows.t()), strict=True)]
-        return [list(args) for args in zip(*values, strict=True)]
+        """``[self.decode(r) for r in rows.tolist()]``, column by column (``RowDecoder``)."""
+        if self._row_decoder is None:
+            self._row_decoder = RowDecoder(self.inputs)
+        return self._row_decoder(rows)
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -322,19 +311,6 @@ class BaseProgram(ABC):
 
 def _width(space: Discrete | Sequence) -> int:
     return space.max_len if isinstance(space, Sequence) else 1
-
-
-def as_lists(rows: torch.Tensor) -> list[Any]:
-    """``rows.tolist()``, through numpy on the CPU (several times faster for integer tensors)."""
-    return rows.cpu().numpy().tolist()  # type: ignore[no-any-return]
-
-
-def _int_table(space: Discrete) -> Any:
-    """True when the values are ``range(size)``; a LongTensor of them when all are ints; else None."""
-    values = space.values
-    if not all(type(v) is int for v in values):
-        return None
-    return True if list(values) == list(range(len(values))) else torch.tensor(values, dtype=torch.long)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -29,21 +29,22 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
+from dataclasses import asdict
 from typing import Any, final
 
+import numpy as np
 import torch
 
 from ..spaces import Discrete, Open, OutputSpaceError, Product, Sequence
-from .base import FAILED, BaseProgram, as_lists, is_nan
-from .calls import OK, TIMEOUT, Outcome, error_outcome
+from .base import FAILED, BaseProgram, is_nan
+from .calls import OK, TIMEOUT, Outcome, collector_paused, error_outcome
 from .executors import ExecutorRunner
 from .memo import TupleCoder, TupleMemo
+from .rows import as_lists
 
 __all__ = ["Program"]
 
@@ -107,13 +108,9 @@ class Program(BaseProgram):
         self.cache_limit = cache_limit
         self.timeout = None if timeout is None else float(timeout)
         self._runner = ExecutorRunner(executor, fn)
-        self._coder = TupleCoder(self._sizes)
-        width = output.num_components if isinstance(output, Product) else 1
-        self._memo = TupleMemo(self._coder, width, cache_limit)
+        self._new_memo()
         self._timed_out: set[tuple[int, ...]] = set()  # tuples that timed out once (not memoised yet)
         self._reported: set[str] = set()
-        # decode's fast path: every input a Discrete, so column j is looked up in table j
-        self._identity = all(isinstance(s, Discrete) and list(s.values) == list(range(s.size)) for s in self.inputs)
         tables = [s.values for s in self.inputs if isinstance(s, Discrete)]
         self._tables: list[tuple[Any, ...]] | None = tables if len(tables) == len(self.inputs) else None
 
@@ -146,6 +143,12 @@ class Program(BaseProgram):
         self._runner.close()
 
     # --- memo and state -----------------------------------------------------------------------
+    def _new_memo(self) -> None:
+        self._identity = all(isinstance(s, Discrete) and list(s.values) == list(range(s.size)) for s in self.inputs)
+        self._coder = TupleCoder(self._sizes)
+        width = self.output.num_components if isinstance(self.output, Product) else 1
+        self._memo = TupleMemo(self._coder, width, self.cache_limit)
+
     def cache_size(self) -> int:
         return len(self._memo)
 
@@ -205,8 +208,14 @@ class Program(BaseProgram):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        memo = state.get("_memo")
         self.__dict__.update(state)
         self._runner = ExecutorRunner(None, self.fn)
+        if isinstance(memo, dict):  # pickled by a version whose memo was a dict of tuples: convert it
+            self.__dict__.pop("_place", None)
+            self._row_decoder = None
+            self._new_memo()
+            self.load_state_dict({"memo": memo, "values": list(self.output.values), "stats": asdict(self.stats)})
 
     def decode(self, row: SequenceABC[int]) -> list[Any]:
         if self._tables is not None:
@@ -280,7 +289,7 @@ class Program(BaseProgram):
         """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
         on the rows' device, and (``memo``) which results may be memoised."""
         device, rows = rows.device, rows.cpu()
-        with _collector_paused():
+        with collector_paused():
             arguments = self.decode_rows(rows)
             keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
             results = self._run(keys, arguments)
@@ -288,7 +297,7 @@ class Program(BaseProgram):
                 failed_row = list(self.output.failed_index())
                 ok_list = [isinstance(r, tuple) for r, _ in results]
                 values = [list(r) if good else failed_row for (r, _), good in zip(results, ok_list, strict=True)]
-                outputs = torch.tensor(values, dtype=torch.long).reshape(len(keys), len(failed_row))
+                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(keys), len(failed_row)))
                 ok = torch.tensor(ok_list, dtype=torch.bool)
             else:
                 outputs = torch.tensor([r for r, _ in results], dtype=torch.long).unsqueeze(1)
@@ -368,21 +377,9 @@ class Program(BaseProgram):
         return self._fail(key, kind, message), keep
 
     def _fail(self, key: tuple[int, ...], kind: str, message: str) -> int:
-        self._record_failures(1, kind, message, f"{self.name}{tuple(self.decode(key))}")
+        where = "" if kind in self.stats.errors else f"{self.name}{tuple(self.decode(key))}"  # warned once per kind
+        self._record_failures(1, kind, message, where)
         return FAILED
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the per-tuple loop allocates (a few objects per tuple, no
-    cycles): each collection would walk the whole heap of a training process, costing more than the calls."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _short(values: Any, limit: int = 5) -> str:
