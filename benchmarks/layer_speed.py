@@ -17,7 +17,11 @@ Measures, in one process:
   (not a full epoch, to fit a shared machine), a fresh program (empty memo) in each repetition.
 
 Every figure is the median of ``--repeats`` repetitions (each the mean over a block of calls), taken
-in turns so that machine load hits all alike. Writes ``results.jsonl`` (one line per run: commit,
+in turns so that machine load hits all alike, in CPU time of this process by default (``--clock
+wall`` for elapsed time): with 1 thread on a machine shared with other jobs, CPU time measures the
+work done, while elapsed time mostly measures the other jobs. To measure another version of the
+library with the same script, put its ``src`` first on PYTHONPATH; the record names where
+blackprop was imported from. Writes ``results.jsonl`` (one line per run: commit,
 torch version, device, threads) and ``report.md`` (the latest run) under ``--out``.
 """
 
@@ -45,17 +49,21 @@ from blackprop.tasks import get_task
 BATCH, K = 16, 100
 
 
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = time.process_time
+
+
 def timed(fn: Callable[[], Any], calls: int) -> float:
     """Mean seconds of ``calls`` calls of fn."""
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
-def medians(steps: dict[str, tuple[Callable[[], Any], int]], repeats: int) -> dict[str, float]:
+def medians(steps: dict[str, tuple[Callable[[], Any], int]], repeats: int, warm: bool = True) -> dict[str, float]:
     """Median ms of each step over ``repeats`` rounds, the steps taken in turn within a round."""
-    for fn, _ in steps.values():
+    for fn, _ in steps.values() if warm else ():
         fn()  # warm-up (and the memo filled, for layers)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
@@ -188,7 +196,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches of 16 in each epoch measured")
     parser.add_argument("--label", default="", help="a note stored with the run (e.g. 'before')")
     parser.add_argument("--out", default="experiments/layer_speed")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="cpu: this process's CPU time (steady on a shared machine; default); wall: elapsed time")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     warnings.simplefilter("ignore", RuntimeWarning)  # failed samples (malformed formulas) are expected
@@ -205,13 +217,13 @@ def main() -> None:
     ms = medians(steps, args.repeats)
     epochs: dict[str, float] = {}
     for name in ("sum2", "sum4", "hwf"):
-        epochs.update(medians(epoch_steps(name, args.batches), max(3, args.repeats // 2)))
+        epochs.update(medians(epoch_steps(name, args.batches), max(3, args.repeats // 2), warm=False))
     unit = ms["MNISTNet step"]
     record = {
         "label": args.label, "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
         "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
         "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
+        "clock": args.clock, "blackprop": str(Path(bp.__file__).parent), "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
         "layer_ms": {name: round(v, 3) for name, v in ms.items()},
         "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
         "epoch_ms": {name: round(v, 1) for name, v in epochs.items()},
@@ -221,7 +233,8 @@ def main() -> None:
     }
     lines = [f"# Layer speed ({args.label or 'unlabelled'}; commit {record['commit']}{' + changes' if record['dirty'] else ''}, "
              f"torch {record['torch']}, {record['device']}, {record['threads']} thread(s))", "",
-             f"`{' '.join([Path(sys.executable).name, *sys.argv])}`; medians of {args.repeats} repetitions.", "",
+             f"`{' '.join([Path(sys.executable).name, *sys.argv])}`; medians of {args.repeats} repetitions; "
+             f"{args.clock} time; blackprop from {record['blackprop']}.", "",
              f"MNISTNet step (forward, backward, Adam on 32 images): {unit:.2f} ms", "",
              "| ISED layer (B=16, k=100, forward+backward) | ms | / MNISTNet step |", "|---|---|---|"]
     lines += [f"| {name} | {ms[name]:.2f} | {ms[name] / unit:.3f} |" for name in layers]
