@@ -29,7 +29,7 @@ __all__ = ["RowDecoder", "as_lists"]
 
 def as_lists(rows: torch.Tensor) -> list[Any]:
     """``rows.tolist()``, through numpy on the CPU (faster for integer tensors)."""
-    return rows.cpu().numpy().tolist()  # type: ignore[no-any-return]
+    return rows.cpu().numpy().tolist()
 
 
 def _int_table(space: Discrete) -> Any:
