@@ -245,8 +245,9 @@ class BaseProgram(ABC):
         """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions."""
         if self._limits.device != rows.device:  # tuples on a GPU: the bounds follow them once
             self._lowest, self._limits = self._lowest.to(rows.device), self._limits.to(rows.device)
-        bad = (rows < self._lowest) | (rows >= self._limits)
-        if bool(bad.any()):
+        low, high = torch.aminmax(rows, dim=0)  # one pass; the full comparison only when something is off
+        if rows.shape[0] and bool(((low < self._lowest) | (high >= self._limits)).any()):
+            bad = (rows < self._lowest) | (rows >= self._limits)
             row, column = (int(i) for i in bad.nonzero()[0])
             raise ValueError(
                 f"{self.name}: tuple {rows[row].tolist()} has index {int(rows[row, column])} in column {column}, "

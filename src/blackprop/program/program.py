@@ -41,7 +41,7 @@ import torch
 
 from ..spaces import Discrete, Open, OutputSpaceError, Product, Sequence
 from .base import FAILED, BaseProgram, is_nan
-from .calls import OK, TIMEOUT, Outcome, collector_paused, error_outcome
+from .calls import OK, TIMEOUT, TRANSIENT_ERRORS, Outcome, collector_paused, error_outcome
 from .executors import ExecutorRunner
 from .memo import TupleCoder, TupleMemo
 from .rows import as_lists
@@ -321,13 +321,19 @@ class Program(BaseProgram):
         """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
         inlined for calls that return an int (the hot path of a Discrete output)."""
         fn, index = self.fn, self.output.index
+        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
         results: list[tuple[Any, bool]] = []
         append = results.append
         for key, args in zip(keys, arguments, strict=True):
             try:
                 value = fn(*args)
             except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
+                if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
+                    self.stats.failures += 1  # a kind already reported and in the streak: no message to build
+                    append((FAILED, True))
+                    continue
                 append(self._to_index(key, error_outcome(error)))
+                reported = "raised" in self.stats.errors and "raised" in self._streak_errors
                 continue
             if type(value) is int:
                 try:
