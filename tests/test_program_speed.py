@@ -241,3 +241,20 @@ def test_batched_program_takes_sequence_inputs_as_padded_columns():
     assert torch.equal(batched.evaluate(rows), program.evaluate(rows))
     inside = torch.tensor([[3, -1, 4, -1, 1]])  # padding inside: the values are taken in order, as decode does
     assert batched.evaluate(inside).tolist() == program.evaluate(inside).tolist() == [7 * 2 + 2]
+
+
+@pytest.mark.parametrize("make_estimator", [
+    lambda: bp.REINFORCE(num_samples=30), lambda: bp.IndeCateR(num_samples=3),
+    lambda: bp.ISED(num_samples=30, weights="importance"), lambda: bp.Exact(),
+], ids=["reinforce", "indecater", "ised-importance", "exact"])
+def test_other_estimators_give_the_per_tuple_reference_results(make_estimator):
+    inputs, output = (DIGIT,) * 3, bp.Discrete(range(28))
+    results = []
+    for program in (bp.Program(digit_sum, inputs, output), PerTuple(digit_sum, inputs, output)):
+        logits = torch.randn(5, 3, 10, generator=torch.Generator().manual_seed(4)).requires_grad_()
+        layer = bp.BlackBox(program, make_estimator(), seed=2)
+        for _ in range(2):
+            loss = layer.loss(*logits.softmax(-1).unbind(1), target=[3, 9, 14, 20, 27])
+            loss.backward()
+        results.append((loss.detach(), logits.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
