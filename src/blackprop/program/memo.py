@@ -16,7 +16,8 @@ rows. A batch's distinct codes are found with one ``searchsorted``; new entries 
 tensor operations (a small recent run is merged into the main run when it grows past a quarter of
 it, so an insert costs O(recent), amortised O(1) per entry). The memory bound ``limit`` keeps the
 ``limit`` most recently inserted entries (the oldest are dropped first), as ``Program(cache_limit=)``
-documents. Everything stays on the device of the tuples: one transfer of the new distinct rows per
+documents. An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
+for a dict entry keyed by a Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows per
 batch, none per tuple.
 
 Example:
