@@ -3,7 +3,7 @@
 dask cluster (worker processes talking TCP over loopback).
 
     PYTHONPATH=src python benchmarks/slow_program.py --train-size 200 --num-samples 10 \\
-        --out results/slow_program.md
+        --out experiments/slow_program/table.md
 
 Each configuration trains a fresh network with a fresh Program (empty memo cache, so every
 distinct sampled tuple is really called) on the same 200 examples with the same seed; the epoch's
@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from blackprop import Discrete, Program
+from blackprop.run import RunConfig, train
 from blackprop.tasks import get_task, register_task
-from blackprop.train import RunConfig, train
 
 SLEEP_S = 0.005
 DIGIT = Discrete(range(10))

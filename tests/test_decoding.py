@@ -86,7 +86,7 @@ def test_train_reports_search_accuracy_at_least_argmax_accuracy(tmp_path):
     assert main(argv) == 0
     result = json.loads(out.read_text())
     assert result["search"] == 8 and result["search_accuracy"] >= result["test_accuracy"]
-    assert "search_accuracy" in result["history"][-1]
+    assert "valid_search_accuracy" in result["history"][-1]  # per epoch on the validation split
     plain = tmp_path / "plain.json"  # decoding is evaluation only: training and argmax accuracy are unchanged
     without_search = [a for a in argv if a not in ("--search", "8")]
     assert main([*without_search[:-1], str(plain)]) == 0
@@ -97,6 +97,6 @@ def test_train_reports_search_accuracy_at_least_argmax_accuracy(tmp_path):
     grid = tmp_path / "grid.jsonl"
     grid.write_text(json.dumps(result) + "\n")
     md = tmp_path / "R.md"
-    assert main(["report", str(grid), "--out", str(md), "--plots", ""]) == 0
+    assert main(["report", str(grid), "--out", str(md), "--no-plots"]) == 0
     text = md.read_text()
     assert "program-checked decoding" in text and "search=8" in text

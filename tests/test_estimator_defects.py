@@ -40,7 +40,7 @@ def test_importance_weights_with_a_redrawn_zero_probability_class_are_finite():
     tuples = beliefs.sample(40, torch.Generator().manual_seed(0))
     from blackprop.estimators.ised import redraw_one_site
 
-    tuples = redraw_one_site(beliefs, tuples, estimator.site_draws(), torch.Generator().manual_seed(1))
+    tuples = redraw_one_site(beliefs, tuples, estimator.site_draws(beliefs), torch.Generator().manual_seed(1))
     scores = estimator.tuple_scores(beliefs, tuples)
     impossible = (beliefs.log_prob_terms(tuples) == float("-inf")).any(dim=2)
     assert impossible.any() and not torch.isnan(scores).any()

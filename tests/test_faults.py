@@ -43,7 +43,7 @@ import torch
 
 import blackprop as bp
 from blackprop.program import executors
-from blackprop.train import RunConfig
+from blackprop.run import RunConfig
 
 DIGIT = bp.Discrete(range(10))
 SUMS = bp.Discrete(range(19))
@@ -288,7 +288,7 @@ def _nan_task(after_steps: int):
 
 @needs_patch
 def test_nan_network_outputs_are_reported_with_epoch_and_step():
-    from blackprop.train import train
+    from blackprop.run import train
 
     _nan_task(after_steps=3)
     config = RunConfig(task="sum2-nan", epochs=1, train_size=64, test_size=16, batch_size=16, progress=False)
@@ -306,7 +306,8 @@ def test_nan_network_outputs_are_refused_by_beliefs():
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
 @needs_patch
 def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path):
-    from blackprop.train import _load, _save
+    from blackprop.run.checkpoint import load as _load
+    from blackprop.run.checkpoint import save as _save
 
     checkpoint = tmp_path / "run.pt"
     _save(checkpoint, {"config": {}, "epoch": 1, "model": {}, "optimizer": {}, "history": [1]})
@@ -320,7 +321,7 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path):
 @needs_patch
 @pytest.mark.parametrize("content", [b"garbage", b""])
 def test_truncated_checkpoint_gives_a_clear_error(tmp_path, content):
-    from blackprop.train import _load
+    from blackprop.run.checkpoint import load as _load
 
     path = tmp_path / "run.pt"
     path.write_bytes(content)
@@ -360,7 +361,7 @@ def test_unknown_estimator_setting_fails(capsys):
         (["--set", "bogus=1"], "unknown setting(s) bogus; valid settings: num_samples"),
         (["--device", "tpu0"], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu0'"),
         (["--threads", "0"], "threads must be an int >= 1"),
-        (["--json", "/nonexistent-folder/out.json"], "--json /nonexistent-folder/out.json: cannot write there"),
+        (["--json", "/dev/null/folder/out.json"], "--json /dev/null/folder/out.json: cannot write there"),
         (["--executor", "cluster"], "executor 'cluster': expected 'serial', 'process'"),
     ],
 )
@@ -371,13 +372,15 @@ def test_bad_cli_values_fail_with_one_line(capsys, argv, message):
 
 @needs_patch
 def test_bench_results_file_cut_by_a_kill_is_repaired(tmp_path, monkeypatch):
-    from blackprop import bench
+    from blackprop.run import grid
 
     out = tmp_path / "grid.jsonl"
     out.write_text('{"task": "sum2", "method": "ised", "seed": 9, "epo')  # kill -9 mid-line
-    monkeypatch.setattr("blackprop.train.train", lambda config, on_epoch=None: {"task": config.task, "test_accuracy": 0.5,
-                                                                "seconds": 1.0})
-    bench.run_grid([RunConfig(task="sum2", epochs=1, train_size=8, test_size=8)], out, log=lambda line: None)
+    monkeypatch.setattr(sys.modules["blackprop.run.train"], "train", lambda config, on_epoch=None: {
+        "task": config.task, "method": config.method, "seed": config.seed, "valid_accuracy": 0.5,
+        "test_accuracy": 0.5, "seconds": 1.0})
+    grid.run_grid([(None, RunConfig(task="sum2", epochs=1, train_size=8, test_size=8))], out, record={},
+                  log=lambda line: None)
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith('{"task": "sum2"')
 

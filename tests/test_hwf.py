@@ -16,6 +16,7 @@ import blackprop as bp
 from blackprop.data import symbols as symbol_data
 from blackprop.data.mnist import DataUnavailable
 from blackprop.models import FormulaModel
+from blackprop.run import RunConfig, train
 from blackprop.tasks import get_task
 from blackprop.tasks.hwf import (
     MAX_LEN,
@@ -27,7 +28,6 @@ from blackprop.tasks.hwf import (
     make_hwf_program,
 )
 from blackprop.tasks.hwf.formula import FormulaError, evaluate_formula, formula_value, same_value, tolerance_key
-from blackprop.train import RunConfig, train
 
 
 def _archive_available() -> bool:

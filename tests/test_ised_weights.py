@@ -227,9 +227,9 @@ def test_site_exploration_redraws_one_valid_position_of_the_last_draws():
     digits = bp.Sequence(DIGIT3, 3)
     program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(7)))
     estimator = bp.ISED(num_samples=8, weights="importance", site_exploration=0.25)
-    assert estimator.site_draws() == 2
     certain = torch.tensor([[[1.0, 0.0, 0.0]] * 3] * 50)  # every plain draw is (0, 0, 0) or padding
     beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(certain, torch.tensor([2] * 50)))
+    assert estimator.site_draws(beliefs) == 2
     from blackprop.estimators.ised import redraw_one_site
 
     tuples = redraw_one_site(beliefs, beliefs.sample(8, torch.Generator().manual_seed(0)), 2, torch.Generator().manual_seed(1))
@@ -256,3 +256,34 @@ def test_site_exploration_escapes_where_one_class_is_confidently_wrong():
         layer.loss(*torch.softmax(logits, -1).unbind(1), target=target).backward()
         pushed_up = logits.grad[0, 0, 2] < 0
         assert bool(pushed_up) == finds, (site, logits.grad[0, 0])
+
+
+def test_auto_site_exploration_gives_about_five_one_site_draws_per_position():
+    """"auto": m = min(0.5, 5 n / k), n the most valid positions of an example in the batch."""
+    digits = bp.Sequence(DIGIT3, 3)
+    program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(7)))
+    probs = torch.full((4, 3, 3), 1 / 3)
+    for k, lengths, expected in ((100, [2, 3, 1, 1], 15), (100, [1, 1, 1, 1], 5), (8, [3, 3, 3, 3], 4)):
+        estimator = bp.ISED(num_samples=k, weights="importance", site_exploration="auto")
+        beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(probs, torch.tensor(lengths)))
+        assert estimator.site_draws(beliefs) == expected, (k, lengths)
+    assert bp.estimator("ised", weights="importance", site_exploration="auto").site_exploration == "auto"
+    assert bp.estimator("ised", weights="importance", site_exploration="0.25").site_exploration == 0.25
+    with pytest.raises(ValueError, match=r"site_exploration=...\): must be 'auto' or a number in \[0, 1\), got 1.5"):
+        bp.ISED(weights="importance", site_exploration=1.5)
+    with pytest.raises(ValueError, match="must be one of auto or a number, got 'sometimes'"):
+        bp.ISED(weights="importance", site_exploration="sometimes")
+
+
+def test_the_papers_ised_is_one_named_option_away():
+    """"ised-paper": probability weights, L2 normalisation, binary cross-entropy, no site exploration."""
+    paper = bp.estimator("ised-paper", num_samples=50, semiring="max-mult")
+    assert (paper.weights, paper.normalize, paper.loss_fn, paper.site_exploration) == ("probability", "l2", "bce", 0.0)
+    assert paper.num_samples == 50 and paper.semiring == "max-mult"
+    with pytest.raises(TypeError, match="unknown setting.*weights"):
+        bp.estimator("ised-paper", weights="importance")
+    # "auto" site exploration is 0 with probability weights, so it combines with any semiring
+    plain = bp.ISED(weights="probability", site_exploration="auto", semiring="max-mult")
+    beliefs = bp.BlackBox(bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5))), plain).beliefs(
+        torch.full((2, 3), 1 / 3), torch.full((2, 3), 1 / 3))
+    assert plain.site_draws(beliefs) == 0

@@ -15,10 +15,10 @@ from blackprop.data.leaves import MARGINS, SHAPES, SPECIES, TEXTURES, render_lea
 from blackprop.data.scenes import MAX_OBJECTS, OBJECTS, ROOM_OBJECTS, ROOMS, generate_scenes
 from blackprop.llm.local_server import LocalChatServer, scripted_responder
 from blackprop.models import LeafModel, SceneModel
+from blackprop.run import RunConfig, train
 from blackprop.tasks import get_task
 from blackprop.tasks.leaf import decision_tree, features_in_prompt, leaf_prompt
 from blackprop.tasks.scene import objects_in_prompt, scene_prompt
-from blackprop.train import RunConfig, train
 
 torch.set_num_threads(1)
 

@@ -319,7 +319,7 @@ def test_satnet_files_load_with_nasr_split(tmp_path):
 
 
 def test_sudoku_trains_and_checkpoints_through_the_trainer(tmp_path):
-    from blackprop.train import RunConfig, train
+    from blackprop.run import RunConfig, train
 
     config = RunConfig(task="sudoku-partial", epochs=1, train_size=32, test_size=16, num_samples=5,
                        threads=1, checkpoint=str(tmp_path / "run.pt"), progress=False)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from blackprop.cli import main
+from blackprop.run import RunConfig, train
 from blackprop.tasks import MNIST_R, get_task
-from blackprop.train import RunConfig, train
 
 # Each task's label written independently of the task module, on a [N, n] tensor of true digits.
 INDEPENDENT = {
@@ -115,7 +115,7 @@ def test_bench_appends_and_resumes_and_report_renders(tmp_path):
     assert main(argv) == 0  # everything done: nothing appended
     assert len(out.read_text().splitlines()) == 2
     md = tmp_path / "R.md"
-    assert main(["report", str(out), "--out", str(md), "--plots", str(tmp_path / "plots")]) == 0
+    assert main(["report", str(out), "--out", str(md)]) == 0
     text = md.read_text()
     assert "| ised (epochs=1, test_size=16, train_size=48) |" in text and "[98.08]" in text and "(1)" in text
     assert "| paper, best of any method | 99.28 (reinforce) |" in text
@@ -123,8 +123,8 @@ def test_bench_appends_and_resumes_and_report_renders(tmp_path):
 
 
 def test_cosine_lr_schedule_is_set_per_epoch_and_labelled(tmp_path):
-    from blackprop.bench import run_key
-    from blackprop.train import epoch_lr
+    from blackprop.run import epoch_lr
+    from blackprop.run import identity as run_key
 
     assert [epoch_lr(1e-3, "constant", e, 3) for e in range(3)] == [1e-3] * 3
     assert [round(epoch_lr(1e-3, "cosine", e, 4), 6) for e in range(4)] == [0.001, 0.000854, 0.0005, 0.000146]
@@ -139,5 +139,5 @@ def test_cosine_lr_schedule_is_set_per_epoch_and_labelled(tmp_path):
     assert main(argv) == 0
     assert json.loads(out.read_text())["lr_schedule"] == "cosine"
     md = tmp_path / "R.md"
-    assert main(["report", str(out), "--out", str(md), "--plots", ""]) == 0
+    assert main(["report", str(out), "--out", str(md), "--no-plots"]) == 0
     assert "lr_schedule=cosine" in md.read_text()

@@ -24,9 +24,11 @@ from .estimators import (
     estimator,
     parse_estimator_settings,
 )
+from .explain.compute import explain
 from .program import FAILED, BatchedProgram, Program, ProgramFailedError, ProgramStats, TransientProgramError
 from .semirings import SEMIRINGS, Semiring, semiring
 from .spaces import Discrete, Open, OutputSpaceError, Padded, Product, Sequence, output_matches, padded
+from .structured import ExactFold, Fold
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,8 @@ __all__ = [
     "ESTIMATORS",
     "Estimator",
     "Exact",
+    "ExactFold",
+    "Fold",
     "FAILED",
     "ISED",
     "IndeCateR",
@@ -59,6 +63,7 @@ __all__ = [
     "TooLargeToEnumerate",
     "estimator",
     "parse_estimator_settings",
+    "explain",
     "models",
     "output_matches",
     "padded",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -47,6 +47,7 @@ def sum_tolerance(dtype: torch.dtype, classes: int) -> float:
 
 
 @dataclass
+@final
 class Beliefs:
     """``probs[B, V, C]``, ``log_probs[B, V, C]`` (-inf where p=0), ``valid[B, V]``, ``sizes[V]``."""
 

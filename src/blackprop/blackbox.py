@@ -25,7 +25,7 @@ program's state; a restored layer draws the same samples, so a custom loop resum
 from __future__ import annotations
 
 from numbers import Number
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -38,6 +38,7 @@ from .spaces import OutputSpaceError, Product
 __all__ = ["BlackBox"]
 
 
+@final
 class BlackBox(torch.nn.Module):
     """``layer(*probs)`` -> ``[batch, |outputs|]``; ``layer.loss(*probs, target=values)`` -> scalar.
 

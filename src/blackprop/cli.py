@@ -1,31 +1,54 @@
-"""Command line: ``blackprop train | bench | report | list``.
+"""Command line: ``blackprop train | bench | report | list | explain``.
 
-    blackprop train sum2 --method ised --epochs 1 --seed 0 --json out.json
+    blackprop train sum2 --method ised --epochs 3 --seed 0 --json out.json
+    blackprop bench experiments/mnist_r --workers 2       # run / resume a study's spec
+    blackprop bench --tasks sum2,sum3 --methods ised --seeds 0,1 --out grid.jsonl
+    blackprop report experiments/mnist_r                  # experiments/mnist_r/report.md and plots/
+    blackprop report out.json                             # markdown on stdout
     blackprop list
+
+Estimator settings use one grammar everywhere: ``--set key=value`` (repeatable), parsed by
+``parse_settings``; spec files give the same settings as typed TOML values.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "parse_settings"]
+
+LLM_VARIANTS = {"scene": "scene-llm", "leaf-dt": "leaf-llm", "leaf": "leaf-llm"}
 
 
-def _settings(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs with values parsed as JSON where possible (``dedup=true``, ``normalize=l2``)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
+def parse_settings(method: str, pairs: list[str]) -> dict[str, Any]:
+    """``--set`` arguments -> ``method``'s estimator settings, each parsed to its declared field type.
+
+    The one settings grammar (``blackprop.settings``): ``dedup=false`` is ``False``, ``exploration=0.1``
+    a float; an unknown setting, a repeated key or a wrong type is a ValueError naming the field.
+
+    >>> parse_settings("ised", ["dedup=False", "exploration=0.1", "normalize=l2"])
+    {'dedup': False, 'exploration': 0.1, 'normalize': 'l2'}
+    """
+    from .estimators import ESTIMATORS, parse_estimator_settings
+
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
+    try:
+        return parse_estimator_settings(method, pairs)
+    except (KeyError, TypeError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        raise ValueError(f"--set: {message}") from None
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +59,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-samples", "-k", type=int, help="samples per example for sampling estimators")
     parser.add_argument("--train-size", type=int, help="number of training examples")
-    parser.add_argument("--test-size", type=int, help="number of test examples")
+    parser.add_argument("--valid-size", type=int, help="number of validation examples (accuracy each epoch)")
+    parser.add_argument("--test-size", type=int, help="number of test examples (evaluated once, at the end)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="estimator setting, e.g. --set normalize=l2 --set dedup=true")
+                        help="estimator setting, e.g. --set normalize=l2 --set dedup=false")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     parser.add_argument("--llm", action="store_true",
@@ -58,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train one task with one method")
-    train.add_argument("task")
+    train.add_argument("task", help="a registered task name, or MODULE:NAME (imported, then looked up)")
     train.add_argument("--method", default="ised")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT")
@@ -66,24 +90,226 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", metavar="PATH", help="append each epoch's metrics as a JSON line to PATH")
     _add_run_options(train)
 
+    bench = commands.add_parser("bench", help="run (and resume) a study's spec, or a task x method x seed grid")
+    bench.add_argument("study", nargs="?", help="a study folder holding spec.toml (experiments/<study>)")
+    bench.add_argument("--workers", type=int, default=1, help="runs trained at once in local processes")
+    bench.add_argument("--cluster", metavar="ADDRESS", help="dispatch runs to a dask scheduler (tcp://HOST:PORT)")
+    bench.add_argument("--tasks", help="without a study: comma-separated tasks ('mnist-r' for all 11)")
+    bench.add_argument("--methods", default="ised", help="without a study: comma-separated methods")
+    bench.add_argument("--seeds", default="0,1,2", help="without a study: comma-separated seeds")
+    bench.add_argument("--out", help="results file (JSON lines, appended); required without a study")
+    _add_run_options(bench)
+
+    report = commands.add_parser("report", help="markdown tables and PNG plots of a study or results files")
+    report.add_argument("targets", nargs="+", help="a study folder, or results files (JSON lines or train --json)")
+    report.add_argument("--out", help="markdown file (default: <study>/report.md; for files: stdout)")
+    report.add_argument("--no-plots", action="store_true", help="tables only")
+
     commands.add_parser("list", help="list tasks and methods")
 
-    from .bench import add_bench_parsers
+    from .explain.cli import add_explain_parser
 
-    add_bench_parsers(commands, _add_run_options)
+    add_explain_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    if args.command == "list":
-        return _list()
-    if args.command == "train":
-        return _train(args)
-    return int(args.handler(args))
+    args.argv = argv
+    handlers = {"train": _train, "bench": _bench, "report": _report, "list": _list}
+    handler = handlers.get(args.command) or args.handler
+    try:
+        return handler(args)
+    except FileNotFoundError as error:
+        print(f"blackprop {args.command}: {error.filename or error}: no such file or folder", file=sys.stderr)
+        return 2
 
 
-def _list() -> int:
+def llm_variant(task: str) -> str:
+    """The language-model version of a task (``scene`` -> ``scene-llm``); raises for tasks without one."""
+    if task in LLM_VARIANTS.values():
+        return task
+    if task not in LLM_VARIANTS:
+        raise SystemExit(f"--llm: task {task!r} has no language-model program; tasks with one: "
+                         f"{', '.join(sorted(LLM_VARIANTS))}")
+    return LLM_VARIANTS[task]
+
+
+def resolve_task(spec: str) -> str:
+    """Check that ``spec`` names a task (a registered name, ``sum<n>`` or ``MODULE:NAME``, imported by
+    ``blackprop.tasks.get_task`` with the current folder on the path); a ValueError says why not."""
+    from .tasks import get_task
+
+    if ":" in spec and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the console script does not put the current folder on the path
+    get_task(spec)
+    return spec
+
+
+def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int) -> Any:
+    from .run.config import RunConfig
+
+    if getattr(args, "llm", False):
+        task = llm_variant(task)
+    return RunConfig(
+        task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
+        batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
+        valid_size=args.valid_size, test_size=args.test_size, estimator_settings=parse_settings(method, args.set),
+        threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
+        progress=not args.quiet, executor=args.executor, search=args.search,
+    )
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line as typed (recorded in rows, so a row says how to reproduce it)."""
+    return " ".join(["blackprop", *map(shlex.quote, args.argv)])
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data.mnist import DataUnavailable
+    from .run.grid import epoch_writer
+    from .run.train import train
+
+    try:
+        task = resolve_task(args.task)
+        for flag, path in (("--json", args.json), ("--metrics", args.metrics), ("--checkpoint", args.checkpoint)):
+            if path:
+                prepare_destination(flag, Path(path))
+        config = run_config_from(args, task, args.method, args.seed)
+    except ValueError as error:
+        print(f"blackprop train: {error}", file=sys.stderr)
+        return 2
+    write_epoch = epoch_writer(Path(args.metrics), {"task": task, "method": args.method, "seed": args.seed}) \
+        if args.metrics else None
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        nonlocal write_epoch
+        if write_epoch:
+            try:
+                write_epoch(row)
+            except OSError as error:  # the run goes on; its epochs go to a temporary file, named once
+                handle, name = tempfile.mkstemp(prefix="blackprop-metrics-", suffix=".jsonl")
+                os.close(handle)
+                print(f"blackprop train: cannot append to --metrics {args.metrics} ({error.strerror or error}); "
+                      f"epochs go to {name} from now on", file=sys.stderr)
+                write_epoch = epoch_writer(Path(name), {"task": task, "method": args.method, "seed": args.seed})
+                write_epoch(row)
+        if not args.quiet:
+            extra = f" symbol accuracy {row['valid_symbol_accuracy']:.4f}" if "valid_symbol_accuracy" in row else ""
+            print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} valid accuracy {row['valid_accuracy']:.4f}"
+                  f"{extra} ({row['seconds']:.1f}s, {row['program_calls']} program calls)", flush=True)
+
+    try:
+        result = train(config, on_epoch=on_epoch)
+    except (ValueError, TypeError, OSError, DataUnavailable, FloatingPointError) as error:
+        print(f"blackprop train: {error}", file=sys.stderr)
+        return 2
+    result["command"] = _command(args)
+    print(f"{result['task']} {result['method']} seed {result['seed']}: valid accuracy {result['valid_accuracy']:.4f}, "
+          f"test accuracy {result['test_accuracy']:.4f} after {result['epochs']} epochs ({result['seconds']:.1f}s "
+          f"training, {result['program_calls']} program calls)")
+    if args.json:
+        save_result(result, Path(args.json), Path(args.checkpoint) if args.checkpoint else None)
+    return 0
+
+
+def prepare_destination(flag: str, path: Path) -> None:
+    """Create ``path``'s folder and check that a file can be written there, before any training."""
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; give a file path, e.g. {path / 'result.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".blackprop-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{flag} {path}: cannot write there ({error.strerror or error}); pick a writable path"
+                         ) from None
+
+
+def save_result(result: dict[str, Any], path: Path, checkpoint: Path | None) -> Path:
+    """Write ``result`` to ``path``; if that fails, beside the checkpoint or to a temporary file (printed)."""
+    text = json.dumps(result, indent=1)
+    try:
+        path.write_text(text)
+        return path
+    except OSError as error:
+        reason = error.strerror or str(error)
+    fallbacks = [checkpoint.with_name(checkpoint.name + ".result.json")] if checkpoint else []
+    for fallback in fallbacks:
+        try:
+            fallback.write_text(text)
+            break
+        except OSError:
+            continue
+    else:
+        handle, name = tempfile.mkstemp(prefix="blackprop-result-", suffix=".json")
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        fallback = Path(name)
+    print(f"blackprop train: cannot write --json {path} ({reason}); the result is in {fallback}", file=sys.stderr)
+    return fallback
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .run.grid import run_grid
+    from .run.spec import load_study
+    from .tasks import MNIST_R
+
+    if args.study:
+        try:
+            study = load_study(Path(args.study))
+            run_grid(list(study.configs()), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
+                     workers=args.workers, cluster=args.cluster)
+        except (ValueError, RuntimeError) as error:
+            print(f"blackprop bench: {error}", file=sys.stderr)
+            return 2
+        print(f"rows in {study.results}; `blackprop report {args.study}` writes its report")
+        return 0
+    if not (args.tasks and args.out):
+        print("blackprop bench: give a study folder (blackprop bench experiments/mnist_r), or --tasks and --out "
+              "for a grid outside a study", file=sys.stderr)
+        return 2
+    tasks = [t for name in _split(args.tasks) for t in (MNIST_R if name == "mnist-r" else [name])]
+    try:
+        jobs: list[tuple[str | None, Any]] = [(None, run_config_from(args, task, method, int(seed)))
+                for seed in _split(args.seeds) for task in tasks for method in _split(args.methods)]
+        run_grid(jobs, Path(args.out), record={"command": _command(args)}, workers=args.workers, cluster=args.cluster)
+    except (ValueError, RuntimeError) as error:
+        print(f"blackprop bench: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .run.report import write_files_report, write_study_report
+    from .run.spec import load_study
+
+    first = Path(args.targets[0])
+    if len(args.targets) == 1 and first.is_dir():
+        try:
+            out = write_study_report(load_study(first), Path(args.out) if args.out else None, not args.no_plots)
+        except ValueError as error:
+            print(f"blackprop report: {error}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}")
+        return 0
+    missing = [t for t in args.targets if not Path(t).is_file()]
+    if missing:
+        print(f"blackprop report: {missing[0]}: no such file (give a study folder or results files)", file=sys.stderr)
+        return 2
+    if args.out is None:
+        with tempfile.TemporaryDirectory() as folder:
+            out = write_files_report([Path(t) for t in args.targets], Path(folder) / "report.md", None)
+            print(out.read_text(), end="")
+        return 0
+    out = Path(args.out)
+    write_files_report([Path(t) for t in args.targets], out, None if args.no_plots else out.parent / "plots")
+    print(f"wrote {out}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
     from .estimators import ESTIMATORS
     from .tasks import get_task, task_names
 
@@ -97,80 +323,6 @@ def _list() -> int:
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         print(f"  {name:<12} {doc}")
     return 0
-
-
-LLM_VARIANTS = {"scene": "scene-llm", "leaf-dt": "leaf-llm", "leaf": "leaf-llm"}
-
-
-def llm_variant(task: str) -> str:
-    """The language-model version of a task (``scene`` -> ``scene-llm``); raises for tasks without one."""
-    if task in LLM_VARIANTS.values():
-        return task
-    if task not in LLM_VARIANTS:
-        raise SystemExit(f"--llm: task {task!r} has no language-model program; tasks with one: "
-                         f"{', '.join(sorted(LLM_VARIANTS))}")
-    return LLM_VARIANTS[task]
-
-
-def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int) -> Any:
-    from .train import RunConfig
-
-    if getattr(args, "llm", False):
-        task = llm_variant(task)
-    return RunConfig(
-        task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
-        batch_size=args.batch_size,
-        num_samples=args.num_samples, train_size=args.train_size, test_size=args.test_size,
-        estimator_settings=_settings(args.set), threads=args.threads, device=args.device,
-        checkpoint=getattr(args, "checkpoint", None), progress=not args.quiet, executor=args.executor,
-        search=args.search,
-    )
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .train import train
-
-    config = run_config_from(args, args.task, args.method, args.seed)
-    if args.json and not _writable_target(args.json):
-        print(f"blackprop train: --json {args.json}: cannot write there (missing folder or no permission); "
-              "create the folder or pick another path", file=sys.stderr)
-        return 2
-
-    from pathlib import Path
-
-    from .bench import epoch_writer
-
-    write_epoch = epoch_writer(Path(args.metrics), {"task": args.task, "method": args.method, "seed": args.seed}) \
-        if args.metrics else None
-
-    def report(row: dict[str, Any]) -> None:
-        if write_epoch:
-            write_epoch(row)
-        if not args.quiet:
-            extra = f" symbol accuracy {row['symbol_accuracy']:.4f}" if "symbol_accuracy" in row else ""
-            print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} test accuracy {row['test_accuracy']:.4f}"
-                  f"{extra} ({row['seconds']:.1f}s, {row['program_calls']} program calls)", flush=True)
-
-    from .data.mnist import DataUnavailable
-
-    try:
-        result = train(config, on_epoch=report)
-    except (ValueError, TypeError, OSError, DataUnavailable, FloatingPointError) as error:
-        print(f"blackprop train: {error}", file=sys.stderr)
-        return 2
-    print(f"{result['task']} {result['method']} seed {result['seed']}: test accuracy {result['test_accuracy']:.4f} "
-          f"after {result['epochs']} epochs ({result['seconds']:.1f}s training, {result['program_calls']} program calls)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-    return 0
-
-
-def _writable_target(path: str) -> bool:
-    import os
-
-    folder = os.path.dirname(os.path.abspath(path))
-    return os.path.isdir(folder) and os.access(folder, os.W_OK) and not os.path.isdir(path)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
 
 import torch
 from torch import nn
@@ -34,6 +34,7 @@ __all__ = ["NETWORKS", "DigitsModel", "FormulaModel", "LeNet", "LeafModel", "Lea
            "SceneModel", "SudokuModel", "SymbolNet"]
 
 
+@final
 class MNISTNet(nn.Module):
     def __init__(self, num_classes: int = 10, dropout: float = 0.5):
         super().__init__()
@@ -48,6 +49,7 @@ class MNISTNet(nn.Module):
         return torch.softmax(self.classifier(self.features(images).flatten(1)), dim=1)
 
 
+@final
 class LeNet(nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
@@ -65,6 +67,7 @@ class LeNet(nn.Module):
 NETWORKS = {"mnistnet": MNISTNet, "lenet": LeNet}
 
 
+@final
 class SymbolNet(nn.Module):
     """The HWF symbol network (ISED reference, sized by ``image_size``): conv 1->32 k3 pad 1, ReLU,
     conv 32->64 k3 pad 1, ReLU, maxpool 2, dropout 0.25, FC 64*(s/2)^2 -> 128, ReLU, dropout 0.5,
@@ -96,6 +99,7 @@ NETWORKS["symbolnet"] = SymbolNet
 HWF_DIGITS, HWF_SYMBOLS, HWF_MAX_LEN = 10, 14, 7
 
 
+@final
 class FormulaModel(nn.Module):
     """A symbol network applied to every non-padding image of a formula.
 
@@ -159,6 +163,7 @@ class FormulaModel(nn.Module):
         return torch.where(even, digit, operator).masked_fill(~valid, -1)
 
 
+@final
 class DigitsModel(torch.nn.Module):
     """One digit network applied to each of the n images: ``[B, n, 1, 28, 28]`` -> n tensors ``[B, 10]``."""
 
@@ -176,6 +181,7 @@ class DigitsModel(torch.nn.Module):
         return torch.stack(self.forward(images), dim=1).argmax(dim=2)
 
 
+@final
 class LeafNet(nn.Module):
     """A feature network on 64x64 RGB leaves: four blocks of conv 3x3 + batch norm + ReLU + max-pool 2
     (16, 32, 64, 64 channels), global average pooling, FC 64 -> 64 ReLU, dropout, FC -> classes,
@@ -195,6 +201,7 @@ class LeafNet(nn.Module):
         return torch.softmax(self.classifier(self.features(images)), dim=1)
 
 
+@final
 class LeafModel(nn.Module):
     """Three feature networks on one image: ``[B, 1, 3, 64, 64]`` -> (margin [B, 6], shape [B, 5], texture [B, 4])."""
 
@@ -213,6 +220,7 @@ class LeafModel(nn.Module):
         return torch.stack([p.argmax(dim=1) for p in self.forward(images)], dim=1)
 
 
+@final
 class ObjectNet(nn.Module):
     """Object classifier on 32x32 RGB crops: conv 3->32, 32->64, 64->128 (3x3, batch norm, ReLU, max-pool 2),
     FC 2048 -> 256 ReLU, dropout, FC -> 47, softmax."""
@@ -232,6 +240,7 @@ class ObjectNet(nn.Module):
         return torch.softmax(self.classifier(self.features(crops)), dim=1)
 
 
+@final
 class SceneModel(nn.Module):
     """``[B, 10, 3, 32, 32]`` crops (all-zero past the last object) -> ``(padded(probs [B, 10, 47], lengths),)``."""
 
@@ -250,6 +259,7 @@ class SceneModel(nn.Module):
         return self.forward(images)[0].probs.argmax(dim=2)
 
 
+@final
 class SudokuModel(torch.nn.Module):
     """Board images ``[B, 81, 1, 28, 28]`` -> (digit probabilities, one-hot positions) of the given cells.
 

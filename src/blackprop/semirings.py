@@ -18,6 +18,7 @@ both give a+b=3, so y=3 gets .6*.7 + .3*.1 = .45.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import final
 
 import torch
 
@@ -27,6 +28,7 @@ __all__ = ["SEMIRINGS", "Semiring", "semiring"]
 
 
 @dataclass(frozen=True)
+@final
 class Semiring:
     """``times`` in {"sum", "min"} over log terms; ``plus`` in {"logsumexp", "max"} over tuples."""
 

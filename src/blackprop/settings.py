@@ -56,6 +56,8 @@ def describe(kind: Any) -> str:
         return f"{describe(inner)} or none"
     if typing.get_origin(kind) is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(kind)))
+    if _union_of(kind):
+        return " or ".join(describe(member) for member in _union_of(kind))
     return getattr(kind, "__name__", repr(kind))
 
 
@@ -69,6 +71,14 @@ def coerce(value: Any, kind: Any, *, field: str) -> Any:
             return coerce(value, inner, field=field)
         except SettingError:
             raise SettingError(f"{field}: must be {describe(kind)}, got {value!r}") from None
+    members = _union_of(kind)
+    if members:  # e.g. ``float | Literal["auto"]``: the first member the value parses to
+        for member in members:
+            try:
+                return coerce(value, member, field=field)
+            except SettingError:
+                continue
+        raise SettingError(f"{field}: must be {describe(kind)}, got {value!r}")
     if isinstance(value, str) and kind is not str:
         return _parse(value, kind, field)
     return _check(value, kind, field)
@@ -124,6 +134,14 @@ def _check(value: Any, kind: Any, field: str) -> Any:
     if kind is Any:
         return value
     raise SettingError(f"{field}: must be {describe(kind)}, got {value!r}")
+
+
+def _union_of(kind: Any) -> tuple[Any, ...]:
+    """The members of a union that is not ``Optional[T]``, Literal members first; else ()."""
+    if typing.get_origin(kind) not in (typing.Union, types.UnionType):
+        return ()
+    members = typing.get_args(kind)
+    return tuple(sorted(members, key=lambda m: typing.get_origin(m) is not typing.Literal))
 
 
 def _optional_of(kind: Any) -> Any:

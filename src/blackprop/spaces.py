@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Hashable, Iterable
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -35,6 +35,7 @@ class OutputSpaceError(ValueError):
     """A program returned a value its output space does not contain."""
 
 
+@final
 class Discrete:
     """A finite ordered set of hashable symbols; ``index(v)`` gives the column of ``v``."""
 
@@ -91,6 +92,7 @@ class Discrete:
         return torch.tensor([self.index(v) for v in items], dtype=torch.long)
 
 
+@final
 class Open:
     """An output space whose vocabulary grows as programs return new values.
 
@@ -136,6 +138,7 @@ class Open:
         return torch.tensor([self.index(v) for v in items], dtype=torch.long)
 
 
+@final
 class Sequence:
     """A list of 0..max_len ``element`` symbols; one probability vector per position."""
 
@@ -155,6 +158,7 @@ Space = Discrete | Sequence
 
 
 @dataclass(frozen=True)
+@final
 class Padded:
     """Probabilities ``[batch, max_len, classes]`` of a Sequence input plus the valid length of each row."""
 
@@ -211,6 +215,7 @@ def is_sequence_of_spaces(spaces: Any) -> bool:
 
 
 # --- structured outputs (appended for the sudoku task; a general feature) ------------------------
+@final
 class Product:
     """Tuple-valued program outputs, scored component by component.
 

@@ -42,8 +42,12 @@ __all__ = [
 
 #: registry name -> estimator class.
 ESTIMATORS: dict[str, type[Estimator]] = {}
-#: registry names that are a class with some settings fixed ("indecater+": IndeCateR+).
-PRESETS: dict[str, dict[str, Any]] = {"indecater+": {"variant": "per-variable"}}
+#: registry names that are a class with some settings fixed ("indecater+": IndeCateR+; "ised-paper":
+#: ISED as the paper's reference code ran it: probability weights, L2 normalisation, binary cross-entropy).
+PRESETS: dict[str, dict[str, Any]] = {
+    "indecater+": {"variant": "per-variable"},
+    "ised-paper": {"weights": "probability", "normalize": "l2", "loss_fn": "bce", "site_exploration": 0.0},
+}
 
 
 def register(cls: type[Estimator], name: str | None = None) -> type[Estimator]:
@@ -55,6 +59,7 @@ def register(cls: type[Estimator], name: str | None = None) -> type[Estimator]:
 for _cls in (ISED, Exact, REINFORCE, IndeCateR, NASR, ANeSI):
     register(_cls)
 register(IndeCateR, "indecater+")
+register(ISED, "ised-paper")
 
 
 def _lookup(name: str) -> type[Estimator]:

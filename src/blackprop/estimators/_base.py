@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cache
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, final
 
 import torch
 
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 
+@final
 class Constraint(NamedTuple):
     """A rule on one field's value: ``test(value)`` must hold; ``expected`` says it in words."""
 
@@ -148,6 +149,7 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in fields(cls)}
 
 
+@final
 class Draws(NamedTuple):
     """k sampled tuples per example ``[B, k, V]``, their program outputs, and log p(x) ``[B, k]``."""
 

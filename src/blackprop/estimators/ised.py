@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, final
+from typing import Any, ClassVar, Literal, final
 
 import torch
 
@@ -66,9 +66,12 @@ from .._math import log1mexp
 from ..beliefs import Beliefs
 from ..program import BaseProgram
 from ..semirings import SEMIRINGS
-from ._base import Estimator, between, choice, nll_of_target, pad_outputs, positive, setting
+from ._base import Constraint, Estimator, between, choice, nll_of_target, pad_outputs, positive, setting
 
 __all__ = ["ISED"]
+
+
+AUTO_SITE_DRAWS_PER_POSITION = 5  # site_exploration="auto": about 5 one-site draws per input position
 
 
 @final
@@ -90,7 +93,9 @@ class ISED(Estimator):
             q the sampling distribution: an unbiased estimate of p(y); see the module docstring).
             "importance" needs the add-mult semiring and dedup=False.
         site_exploration: share m in [0, 1) of the draws with one uniformly chosen position redrawn
-            uniformly (importance weights only; see the module docstring).
+            uniformly (importance weights only; see the module docstring), or "auto": m = min(0.5, 5 n / k),
+            about 5 one-site draws per input position, n the most valid positions of an example in the batch
+            (with probability weights, "auto" is 0).
     """
 
     num_samples: int = setting(100, positive)
@@ -100,13 +105,14 @@ class ISED(Estimator):
     loss_fn: str = setting("nll", choice("nll", "bce"))
     exploration: float = setting(0.0, between(0, 1))
     weights: str = setting("probability", choice("probability", "importance"))
-    site_exploration: float = setting(0.0, between(0, 1))
+    site_exploration: float | Literal["auto"] = setting(
+        0.0, Constraint(lambda v: v == "auto" or 0 <= v < 1, "'auto' or a number in [0, 1)"))
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
 
     def check(self) -> None:
-        if self.site_exploration > 0 and self.weights != "importance":
+        if self.site_exploration not in (0, "auto") and self.weights != "importance":
             raise ValueError(
                 "ISED(site_exploration=...): redrawn tuples are only accounted for by importance weights; "
                 "set weights='importance'"
@@ -120,8 +126,8 @@ class ISED(Estimator):
     def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
         tuples = beliefs.sample(self.num_samples, generator, self.exploration)
-        if self.site_exploration > 0:
-            tuples = redraw_one_site(beliefs, tuples, self.site_draws(), generator)
+        if self.site_draws(beliefs) > 0:
+            tuples = redraw_one_site(beliefs, tuples, self.site_draws(beliefs), generator)
         outputs = program.evaluate(tuples)
         if self.dedup:
             repeats = ~first_occurrences(tuples)
@@ -137,13 +143,21 @@ class ISED(Estimator):
         # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
         ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
         scores = SEMIRINGS[self.semiring].combine(ratio, tuples >= 0) - math.log(tuples.shape[1])
-        if self.site_exploration > 0:
-            scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, self.site_draws() / tuples.shape[1])
+        draws = self.site_draws(beliefs)
+        if draws > 0:
+            scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, draws / tuples.shape[1])
         return scores
 
-    def site_draws(self) -> int:
-        """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0."""
-        return max(1, round(self.site_exploration * self.num_samples)) if self.site_exploration > 0 else 0
+    def site_draws(self, beliefs: Beliefs) -> int:
+        """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
+        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
+        share = self.site_exploration
+        if share == "auto" and self.weights != "importance":
+            return 0  # probability weights cannot account for redrawn tuples
+        if share == "auto":
+            positions = int(beliefs.valid.sum(dim=1).max()) if beliefs.valid.numel() else 0
+            share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
+        return max(1, round(float(share) * self.num_samples)) if float(share) > 0 else 0
 
     def summarise(
         self, program: BaseProgram, beliefs: Beliefs, tuples: torch.Tensor, outputs: torch.Tensor

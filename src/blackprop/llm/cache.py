@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 __all__ = ["CachedResponse", "ResponseCache", "cache_key", "default_cache_path"]
 
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 @dataclass(frozen=True)
+@final
 class CachedResponse:
     text: str
     prompt_tokens: int
@@ -64,6 +65,7 @@ def default_cache_path() -> Path:
     return Path(override) if override else cache_dir() / "llm" / "responses.sqlite3"
 
 
+@final
 class ResponseCache:
     """Thread-safe get/put of model answers in one SQLite file (``":memory:"`` for a private one)."""
 

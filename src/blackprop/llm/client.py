@@ -9,7 +9,7 @@
 * Layers, outermost first: the ``ResponseCache`` (SQLite, WAL; keyed by model, messages and
   sampling parameters, so a repeated prompt never costs a second request, in this run or a later
   one, in any process sharing the file), then the budget, then the retry loop, then one pooled
-  ``httpx.Client`` (HTTP/1.1 keep-alive: requests reuse up to ``concurrency`` open connections).
+  ``httpx.Client`` (HTTP/1.1 keep-alive; at most ``concurrency`` requests in flight, threads allowed).
 * Retries with exponential backoff: attempt ``a`` (from 0) waits ``backoff * 2**a * u`` seconds,
   ``u`` uniform in [0.5, 1.5) from a seeded generator, capped at ``max_backoff``; on 408, 409, 425,
   429, 5xx, timeouts, dropped connections and malformed bodies. A ``Retry-After`` header (seconds
@@ -21,7 +21,6 @@
   ``BudgetExhausted``. *Deterministic*, an ``LLMError`` that is no ``ConnectionError``:
   ``MalformedResponse`` (2xx bodies that are no chat completion, past the retries), other 4xx (a
   wrong URL, key or model), and ``blackprop.llm.program.UnparseableAnswer``.
-* At most ``concurrency`` requests in flight at once (callers may use threads).
 * ``budget``: the most HTTP requests this client may send (retries included). Past it every
   uncached call raises ``BudgetExhausted`` without a request, counted in ``stats.budget_refusals``.
 * ``stats`` counts requests, cache hits, retries, failures and tokens, for the run's results.
@@ -42,7 +41,7 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, final
 
 import httpx
 
@@ -87,6 +86,7 @@ class _Retryable(Exception):
 
 
 @dataclass
+@final
 class LLMStats:
     """Counters over the client's life. ``requests`` counts HTTP requests sent (retries included);
     ``failures`` counts failed calls, ``transient_failures`` those raised as ``LLMUnavailable``
@@ -124,6 +124,7 @@ def _budget_from_env() -> int | None:
     return value
 
 
+@final
 class ChatClient:
     """Chat completions against any OpenAI-compatible endpoint; a context manager (``close()``).
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 
@@ -55,6 +55,7 @@ def wordllama_embedder() -> Embedder:
     return embed
 
 
+@final
 class EmbeddingChooser:
     """Choose the option whose text is most similar (mean cosine) to a list of item names.
 

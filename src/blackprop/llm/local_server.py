@@ -32,13 +32,14 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, final
 
 __all__ = ["LocalChatServer"]
 
 Responder = Callable[[list[dict[str, str]]], str]
 
 
+@final
 class LocalChatServer:
     """An OpenAI-compatible chat-completions server on loopback; a context manager."""
 

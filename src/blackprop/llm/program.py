@@ -25,7 +25,7 @@ import concurrent.futures
 import re
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Sequence as SequenceABC
-from typing import Any
+from typing import Any, final
 
 from ..program import Program
 from ..spaces import Discrete, Open, Sequence
@@ -63,6 +63,7 @@ def first_mention(values: Iterable[Any], aliases: Mapping[Any, Iterable[str]] | 
     return parse
 
 
+@final
 class LLMFunction:
     """``fn(*symbols)``: prompt -> ``client.complete`` -> parse; the function inside an LLM Program."""
 

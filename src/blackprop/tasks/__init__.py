@@ -39,6 +39,7 @@ from .leaf import leaf_tasks
 from .mnist_r import mnist_r_tasks, sum_n_task
 from .scene import scene_tasks
 from .sudoku import sudoku_tasks
+from .sum_scale import scale_tasks
 
 __all__ = ["MNIST_R", "SPLITS", "Defaults", "Task", "TaskData", "carve", "get_task", "register", "register_task",
            "task_names", "task_seed", "unregister"]
@@ -66,7 +67,8 @@ def unregister(name: str) -> None:
     del _REGISTRY[name]
 
 
-for _task in [*mnist_r_tasks(), hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks(), *sudoku_tasks()]:
+for _task in [*mnist_r_tasks(), hwf_task(), hwf_task(typed=True), *leaf_tasks(), *scene_tasks(), *sudoku_tasks(),
+               *scale_tasks()]:
     register(_task)
 
 

@@ -19,7 +19,7 @@ import inspect
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -31,6 +31,7 @@ SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
+@final
 class Defaults:
     """Training settings of a task: the paper's, except Adam's lr.
 
@@ -56,6 +57,7 @@ class Defaults:
 
 
 @dataclass
+@final
 class TaskData:
     """Examples of one split: ``pool[index[i]]`` are example i's images, ``labels[i]`` its label."""
 
@@ -80,6 +82,7 @@ class TaskData:
 
 
 @dataclass(frozen=True)
+@final
 class Task:
     """One benchmark: name, program and model factories, data loader, defaults, paper figures.
 

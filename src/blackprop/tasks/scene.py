@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import os
 import re
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -84,6 +84,7 @@ def objects_in_prompt(prompt: str) -> list[str] | None:
     return None if match is None else [o.strip() for o in match.group(1).split(",")]
 
 
+@final
 class RoomNamer:
     """``namer(objects) -> room`` (None without objects): mean embedding similarity (see ``EmbeddingChooser``)."""
 

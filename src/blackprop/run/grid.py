@@ -1,0 +1,181 @@
+"""Run a grid of runs, resuming: the engine behind ``blackprop bench``.
+
+    blackprop bench experiments/mnist_r                  # the study's spec, one run at a time
+    blackprop bench experiments/mnist_r --workers 2      # two local worker processes
+    blackprop bench experiments/mnist_r --cluster tcp://10.0.0.5:8786   # a dask cluster's workers
+
+A run is skipped when a row with its identity (``blackprop.run.config.identity``) is in the results
+file, so a re-run continues the grid. Workers only train: each returns its row, and this process,
+the driver, appends the rows one line at a time as runs finish (one writer, no lock files). Each
+worker appends its per-epoch rows to ``epochs.jsonl`` as they happen and checkpoints after every
+epoch under ``checkpoints/<run id>.pt``, so an interrupted grid loses at most one epoch per run.
+A second driver on the same results file is refused while the first is alive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig, identity, run_id
+
+__all__ = ["append_row", "epoch_writer", "finished", "run_grid"]
+
+Job = tuple[str | None, RunConfig]
+
+
+def finished(path: Path) -> set[str]:
+    """The identities (as JSON) of the rows in a results file; a line cut by a crash is ignored."""
+    done: set[str] = set()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                done.add(json.dumps(identity(json.loads(line)), sort_keys=True))
+            except (json.JSONDecodeError, AttributeError):
+                continue
+    return done
+
+
+def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers: int = 1,
+             cluster: str | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train every (grid name, config) whose identity is not in ``results``; append each row as it finishes.
+
+    ``record`` is merged into every row (the spec or command that produced it).
+    """
+    from ..tasks import get_task
+
+    resolved = [(grid, c.resolved(get_task(c.task))) for grid, c in jobs]
+    for _, config in resolved:  # a bad grid fails before its first run, not hours in
+        config.validate()
+    done = finished(results)
+    todo = []
+    for grid, config in resolved:
+        if json.dumps(identity(config), sort_keys=True) in done:
+            log(f"skip (done): {_name(config)}")
+            continue
+        checkpoint = _checkpoints(results) / f"{run_id(config)}.pt"
+        todo.append((grid, dataclasses.replace(config, checkpoint=str(checkpoint))))
+    rows: list[dict[str, Any]] = []
+    with _driver_lock(results):
+        epochs = results.with_name("epochs.jsonl" if results.name == "results.jsonl" else results.stem + ".epochs.jsonl")
+        for row in _execute(todo, epochs, workers, cluster, log):
+            checkpoint = Path(row.pop("_checkpoint"))
+            row.update(record)
+            append_row(results, row)
+            checkpoint.unlink(missing_ok=True)
+            log(f"done: {row['task']} {row['method']} seed {row['seed']}: valid {row['valid_accuracy']:.4f}, "
+                f"test {row['test_accuracy']:.4f} ({row['seconds']:.0f}s)")
+            rows.append(row)
+    return rows
+
+
+def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
+             log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    if cluster is not None:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+
+        with Client(cluster) as client:
+            futures = [client.submit(train_one, grid, config, str(epochs), pure=False) for grid, config in todo]
+            for future in dask_completed(futures):
+                yield future.result()
+        return
+    if workers <= 1:
+        for grid, config in todo:
+            log(f"run: {_name(config)}")
+            yield train_one(grid, config, str(epochs))
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: list[Future[dict[str, Any]]] = []
+        for grid, config in todo:
+            log(f"queued: {_name(config)}")
+            pending.append(pool.submit(train_one, grid, config, str(epochs)))
+        for future in as_completed(pending):
+            yield future.result()
+
+
+def train_one(grid: str | None, config: RunConfig, epochs: str) -> dict[str, Any]:
+    """Train one run (in any process); its epochs are appended to ``epochs`` as they finish."""
+    from .train import train
+
+    tag = {"run": run_id(config), "task": config.task, "method": config.method, "seed": config.seed}
+    row = train(config, on_epoch=epoch_writer(Path(epochs), tag))
+    return {**({"grid": grid} if grid else {}), **row, "_checkpoint": config.checkpoint}
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line and fsync; a line cut by an earlier crash is ended first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(f.tell() - 1)
+            if f.read(1) != "\n":
+                f.write("\n")
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def epoch_writer(path: Path, ident: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A callback appending each epoch's metrics, tagged with ``ident``, as one JSON line to ``path``."""
+
+    def write(row: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:  # one short line per write: appends from several workers stay whole
+            f.write(json.dumps({**ident, **row}) + "\n")
+
+    return write
+
+
+@contextmanager
+def _driver_lock(results: Path) -> Iterator[None]:
+    lock = results.with_name(results.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            with open(lock, "x") as f:
+                f.write(str(os.getpid()))
+            break
+        except FileExistsError:
+            pid = _holder(lock)
+            if pid and pid != os.getpid() and _alive(pid):
+                raise RuntimeError(f"{results} is being written by process {pid} (blackprop bench); wait for it, "
+                                   f"or stop it; remove {lock} if that process is not a blackprop bench") from None
+            lock.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _holder(lock: Path) -> int:
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _checkpoints(results: Path) -> Path:
+    """A study's ``checkpoints/`` folder, or ``<results file>.ckpt/`` for a results file outside a study."""
+    return results.parent / "checkpoints" if results.name == "results.jsonl" else results.with_name(results.name + ".ckpt")
+
+
+def _name(config: RunConfig) -> str:
+    return f"{config.task} {config.method} seed {config.seed}"

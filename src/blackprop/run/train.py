@@ -1,0 +1,202 @@
+"""The training loop: a task's network, its program behind an estimator, Adam, validation, one test.
+
+    result = train(RunConfig(task="sum2", method="ised", epochs=1, seed=0))
+    result["valid_accuracy"], result["test_accuracy"]   # fractions: argmax symbols through the program
+
+Each epoch trains on the training split and reports accuracy on the validation split (a row in
+``result["history"]``, passed to ``on_epoch``); the test split is evaluated once, after the last
+epoch. Accuracy is the same for every method: each example's most likely symbols go through the
+program and the output is compared with the label. With ``checkpoint`` set, the state after each
+epoch is saved atomically and a re-run resumes from it, ending with the same metrics as an
+uninterrupted run (``blackprop.run.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from .. import __version__
+from ..blackbox import BlackBox
+from ..spaces import OutputSpaceError
+from ..tasks import TaskData, get_task
+from . import checkpoint as ckpt
+from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device
+
+__all__ = ["evaluate", "git_commit", "train"]
+
+
+def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    # --- the run's settings, data, network, program and optimiser -------------------------------
+    task = get_task(config.task)
+    config = config.resolved(task)
+    config.validate()
+    assert config.epochs and config.batch_size and config.train_size and config.test_size and config.lr
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+
+    torch.manual_seed(config.seed)  # network initialisation and dropout; the data has its own seed
+    train_data = task.data("train", config.train_size)
+    valid_data = task.data("valid", config.valid_size or config.test_size, train_size=config.train_size)
+    model = task.make_model().to(device)
+    program = task.make_program()
+    if config.executor is not None:
+        program.use_executor(config.executor)
+    layer = BlackBox(program, make_estimator(config), seed=config.seed).to(device)
+    optimizer = torch.optim.Adam(list(model.parameters()) + list(layer.parameters()), lr=config.lr)
+    shuffle = torch.Generator().manual_seed(config.seed)
+
+    # --- resume from a checkpoint -----------------------------------------------------------------
+    history: list[dict[str, Any]] = []
+    start_epoch, elapsed = 0, 0.0
+    path = Path(config.checkpoint) if config.checkpoint else None
+    if path and path.exists():
+        state = ckpt.load(path)
+        ckpt.check_resumable(path, state, identity(config), device.type)
+        model.load_state_dict(state["model"])
+        layer.load_state_dict(state["layer"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout on the GPU draws from these
+        program.load_state_dict(state["program"])
+        if (gen := layer.generator(device)) is not None and state.get("layer_rng") is not None:
+            gen.set_state(state["layer_rng"])
+        history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
+
+    # --- the epochs -------------------------------------------------------------------------------
+    for epoch in range(start_epoch, config.epochs):
+        began = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr(config.lr, config.lr_schedule or "constant", epoch, config.epochs)
+        model.train()
+        batches = torch.randperm(len(train_data), generator=shuffle).split(config.batch_size)
+        total_loss, queries_before = 0.0, program.stats.queries
+        name = f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}"
+        bar = tqdm(batches, desc=name, disable=not (config.progress and sys.stderr.isatty()), leave=False)
+        for step, rows in enumerate(bar, start=1):
+            images = train_data.images(rows).to(device)
+            try:
+                loss = layer.loss(*model(images), target=train_data.label_values(rows))
+            except ValueError as error:  # e.g. NaN probabilities from a diverged network
+                raise FloatingPointError(f"{name}, step {step}/{len(batches)}: {error}") from error
+            if not torch.isfinite(loss):  # before the step, so the weights (and the last checkpoint) stay sane
+                raise FloatingPointError(f"{name}, step {step}/{len(batches)}: loss became {loss.item()}; lower "
+                                         "lr (the last checkpoint holds the weights before this epoch)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach())
+        elapsed += time.perf_counter() - began
+        train_queries = program.stats.queries - queries_before  # the estimator's tuples, not evaluation's
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / len(batches),
+            **evaluate(model, layer, valid_data, device, prefix="valid", search=config.search),
+            "seconds": round(elapsed, 3),
+            "program_calls": program.stats.calls,
+            "train_queries": train_queries,
+        }
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        if path:
+            ckpt.save(path, {
+                "config": identity(config), "epoch": epoch + 1, "elapsed": elapsed, "history": history,
+                "model": model.state_dict(), "layer": layer.state_dict(), "optimizer": optimizer.state_dict(),
+                "shuffle": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "device_type": device.type,
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
+                "program": program.state_dict(),
+            })
+
+    # --- the test set, once -------------------------------------------------------------------------
+    test_data = task.data("test", config.test_size)
+    final = evaluate(model, layer, test_data, device, prefix="test", search=config.search)
+    valid = history[-1] if history else evaluate(model, layer, valid_data, device, prefix="valid")
+    client = getattr(program.fn, "client", None)  # a language-model program: report its calls and tokens
+    program.close()  # shuts down a process pool or local dask cluster started for --executor
+    counted = [h["train_queries"] for h in history if "train_queries" in h]
+    return {
+        "task": task.name, "method": config.method, "seed": config.seed, "epochs": config.epochs, "lr": config.lr,
+        **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "constant" else {}),
+        "batch_size": config.batch_size, "num_samples": config.num_samples, "train_size": config.train_size,
+        "valid_size": len(valid_data), "test_size": config.test_size,
+        "estimator_settings": config.estimator_settings,
+        "estimator": {"name": layer.estimator.name, **layer.estimator.settings()},
+        "valid_accuracy": valid["valid_accuracy"],
+        "test_accuracy": final["test_accuracy"],
+        "symbol_accuracy": final.get("test_symbol_accuracy"),
+        **({"search": config.search, "search_accuracy": final["test_search_accuracy"]} if config.search > 1 else {}),
+        "seconds": round(elapsed, 3),
+        "program_calls": program.stats.calls,
+        "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
+        "program_failures": program.stats.failures,
+        **({"program_queries_per_example": round(sum(counted) / (len(counted) * len(train_data)), 2)}
+           if counted else {}),
+        **({"llm": client.stats.as_dict()} if client is not None else {}),
+        "history": history,
+        "data_source": getattr(train_data, "source", None),
+        "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "version": __version__, "commit": git_commit(),
+    }
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: torch.device, prefix: str = "test",
+             search: int = 1) -> dict[str, Any]:
+    """``<prefix>_accuracy`` (argmax symbols through the program) and, where labels exist,
+    ``<prefix>_symbol_accuracy``; with ``search`` > 1 also ``<prefix>_search_accuracy``: the most
+    probable of the ``search`` most probable tuples that the program accepts (``blackprop.decoding``).
+    """
+    model.eval()
+    output = layer.program.output
+    correct, searched, symbol_hits, symbol_total = 0, 0, 0, 0
+    for rows in torch.arange(len(data)).split(256):
+        images = data.images(rows).to(device)
+        inputs = model(images)
+        labels = data.label_values(rows)
+        correct += sum(_same(output, p, y) for p, y in zip(layer.predict(*inputs), labels, strict=True))
+        if search > 1:
+            searched += sum(_same(output, p, y) for p, y in zip(layer.predict(*inputs, search=search), labels,
+                                                                 strict=True))
+        symbols_of = getattr(model, "symbols", None)
+        if data.symbols is not None and callable(symbols_of):
+            truth = data.symbols[rows]
+            valid = truth >= 0
+            symbol_hits += int(((symbols_of(images).cpu() == truth) & valid).sum())
+            symbol_total += int(valid.sum())
+    metrics: dict[str, Any] = {f"{prefix}_accuracy": correct / len(data)}
+    if search > 1:
+        metrics[f"{prefix}_search_accuracy"] = searched / len(data)
+    if symbol_total:
+        metrics[f"{prefix}_symbol_accuracy"] = symbol_hits / symbol_total
+    return metrics
+
+
+def _same(space: Any, predicted: Any, label: Any) -> bool:
+    if predicted is None:
+        return False
+    try:
+        return bool(space.index(predicted) == space.index(label))
+    except OutputSpaceError:
+        return False
+
+
+def git_commit() -> str | None:
+    """The short commit of the package's source tree, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,100 @@
+"""``blackprop bench``: a study's spec runs, resumes, and runs in parallel workers with one writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from blackprop.cli import main
+from blackprop.run import RunConfig
+from blackprop.run.grid import _driver_lock, finished, run_grid
+from blackprop.run.spec import load_study
+
+SPEC = """
+title = "tiny"
+
+[[grid]]
+name = "tiny"
+tasks = ["not-3-or-4"]
+methods = ["exact", {method = "ised", settings = {dedup = true}}]
+seeds = [0, 1]
+recipe = {epochs = 1, train_size = 32, valid_size = 16, test_size = 16, threads = 1}
+
+[[grid.override]]
+methods = ["ised"]
+recipe = {lr = 0.002}
+"""
+
+
+@pytest.fixture
+def study(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "spec.toml").write_text(SPEC)
+    return folder
+
+
+def test_spec_expands_methods_settings_and_overrides(study):
+    configs = [c for _, c in load_study(study).configs()]
+    assert [(c.method, c.seed, c.lr) for c in configs] == [("exact", 0, None), ("ised", 0, 0.002),
+                                                           ("exact", 1, None), ("ised", 1, 0.002)]
+    assert configs[1].estimator_settings == {"dedup": True} and configs[1].valid_size == 16
+
+
+def test_bad_spec_names_the_field(study):
+    (study / "spec.toml").write_text(SPEC.replace("threads = 1", "threads = 1, epoch = 3"))
+    with pytest.raises(ValueError, match=r"grid 'tiny': unknown recipe field\(s\) epoch; valid: epochs"):
+        load_study(study)
+    assert main(["bench", str(study.parent / "missing")]) == 2
+
+
+def test_study_runs_in_two_workers_resumes_and_reports(study, capsys):
+    assert main(["bench", str(study), "--workers", "2"]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("exact", 0), ("exact", 1), ("ised", 0), ("ised", 1)]
+    for row in rows:  # provenance of every new row
+        assert "_checkpoint" not in row
+        assert row["grid"] == "tiny" and row["spec"].endswith("tiny/spec.toml")
+        assert row["threads"] == 1 and row["torch"] and row["device"] == "cpu" and "data_source" in row
+        assert 0 <= row["valid_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1 and row["valid_size"] == 16
+    assert [r["estimator"]["dedup"] for r in rows if r["method"] == "ised"] == [True, True]
+    epochs = (study / "epochs.jsonl").read_text().splitlines()
+    assert len(epochs) == 4 and all("valid_accuracy" in json.loads(e) for e in epochs)
+    assert not list((study / "checkpoints").glob("*.pt"))  # finished runs leave no checkpoint
+    assert main(["bench", str(study)]) == 0  # all done: nothing appended
+    assert len((study / "results.jsonl").read_text().splitlines()) == 4
+    assert "skip (done): not-3-or-4 exact seed 1" in capsys.readouterr().out
+    assert main(["report", str(study)]) == 0
+    text = (study / "report.md").read_text()
+    assert "Validation accuracy (%)" in text
+    assert "| ised (dedup=True, epochs=1, lr=0.002, test_size=16, train_size=32) | " in text
+    assert "| exact (epochs=1, test_size=16, train_size=32) | " in text and " (2) [98.08] |" in text
+    assert (study / "plots" / "tiny_not-3-or-4.png").exists()
+
+
+def test_a_second_driver_on_the_same_results_is_refused(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        results = tmp_path / "results.jsonl"
+        (tmp_path / "results.jsonl.lock").write_text(str(other.pid))
+        with pytest.raises(RuntimeError, match=f"is being written by process {other.pid}"):
+            run_grid([(None, RunConfig(task="sum2", epochs=1, train_size=8, test_size=8))], results, record={},
+                     log=lambda line: None)
+    finally:
+        other.kill()
+        other.wait()
+    with _driver_lock(results):  # the holder is gone: taken over
+        assert (tmp_path / "results.jsonl.lock").read_text().strip().isdigit()
+    assert finished(results) == set()
+
+
+def test_study_runs_on_a_dask_cluster(study):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert main(["bench", str(study), "--cluster", cluster.scheduler_address]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("exact", 0), ("exact", 1), ("ised", 0), ("ised", 1)]
+    assert all(r["grid"] == "tiny" and 0 <= r["test_accuracy"] <= 1 for r in rows)
