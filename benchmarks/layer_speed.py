@@ -1,7 +1,7 @@
 """Black-box layer cost against the network, in one run (issue 19).
 
     PYTHONPATH=src python benchmarks/layer_speed.py [--threads 1] [--repeats 5] [--batches 40] \\
-        [--out experiments/layer_speed]
+        [--out benchmarks/results/layer_speed]
 
 Measures, in one process:
 
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10, help="layer steps per timed block")
     parser.add_argument("--batches", type=int, default=40, help="batches of 16 in each epoch measured")
     parser.add_argument("--label", default="", help="a note stored with the run (e.g. 'before')")
-    parser.add_argument("--out", default="experiments/layer_speed")
+    parser.add_argument("--out", default="benchmarks/results/layer_speed")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: this process's CPU time (steady on a shared machine; default); wall: elapsed time")
     args = parser.parse_args()

@@ -93,6 +93,7 @@ class TupleCoder:
         return (codes.unsqueeze(1) // weights) % self._radix.to(codes.device) - 1
 
 
+@final
 @dataclass(frozen=True)
 class _Run:
     """Entries sorted by code: codes ``[N]``, outputs ``[N, w]``, ok ``[N]``, stamps ``[N]``, rows ``[N, V]`` or None."""
