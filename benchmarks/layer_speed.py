@@ -1,74 +1,254 @@
-"""ISED layer cost against one MNISTNet training step (sum2, batch 16, k=100, CPU).
+"""Black-box layer cost against the network, in one run (issue 19).
 
-    python benchmarks/layer_speed.py [--threads N] [--repeats R]
+    PYTHONPATH=src python benchmarks/layer_speed.py [--threads 1] [--repeats 5] [--batches 40] \\
+        [--out benchmarks/results/layer_speed]
 
-Prints the median time of (a) the ISED layer's forward+backward on batch 16 with k=100 (the
-program warm in its memo cache), (b) one MNISTNet training step (forward, backward, Adam) on
-the same 32 images, their ratio, and the program calls per batch with the cache warm.
+Measures, in one process:
+
+* the MNISTNet training step (forward, backward, Adam on 32 images), the unit of every ratio;
+* ISED layers (forward + backward, batch 16, k=100, memo warm) of ``Program`` and ``BatchedProgram``
+  on sum2/4/8/16 (random logits ``randn``, as in the issue), and of the ``hwf`` and ``sudoku``
+  programs on 16 real examples read by a partly trained network (softmax of ``randn + s * one-hot(true
+  symbol)``: s=4 for hwf, about 85% on the true symbol; s=7 for sudoku, about 99%, since a board
+  with a misread given rarely has a solution); the sudoku program keeps its task's
+  ``cache="batch"``, so its solver runs once per distinct board of every batch;
+* an epoch of ISED (the task's program and k) against a supervised epoch (NLL of the true symbols)
+  on the same images with the same network, for sum2, sum4 and hwf: ``--batches`` batches of 16
+  (not a full epoch, to fit a shared machine), a fresh program (empty memo) in each repetition.
+
+Every figure is the median of ``--repeats`` repetitions (each the mean over a block of calls), taken
+in turns so that machine load hits all alike, in CPU time of this process by default (``--clock
+wall`` for elapsed time): with 1 thread on a machine shared with other jobs, CPU time measures the
+work done, while elapsed time mostly measures the other jobs. To measure another version of the
+library with the same script, put its ``src`` first on PYTHONPATH; the record names where
+blackprop was imported from. Writes ``results.jsonl`` (one line per run: commit,
+torch version, device, threads) and ``report.md`` (the latest run) under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import statistics
+import subprocess
+import sys
 import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
 import blackprop as bp
 from blackprop.models import MNISTNet
+from blackprop.spaces import padded
+from blackprop.tasks import get_task
+
+BATCH, K = 16, 100
 
 
-def median_ms(fn, repeats: int) -> float:
-    for _ in range(5):
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = time.process_time
+
+
+def timed(fn: Callable[[], Any], calls: int) -> float:
+    """Mean seconds of ``calls`` calls of fn."""
+    start = clock()
+    for _ in range(calls):
         fn()
-    times = []
+    return (clock() - start) / calls
+
+
+def medians(steps: dict[str, tuple[Callable[[], Any], int]], repeats: int, warm: bool = True) -> dict[str, float]:
+    """Median ms of each step over ``repeats`` rounds, the steps taken in turn within a round."""
+    for fn, _ in steps.values() if warm else ():
+        fn()  # warm-up (and the memo filled, for layers)
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, (fn, calls) in steps.items():
+            times[name].append(1000 * timed(fn, calls))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def network_step() -> Callable[[], None]:
+    network = MNISTNet()
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
+    images = torch.randn(32, 1, 28, 28)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        network(images).log().mean().backward()
+        optimizer.step()
+
+    return step
+
+
+def layer_step(program: Any, beliefs: list[torch.Tensor], target: Any) -> Callable[[], None]:
+    """ISED forward+backward of ``program`` on leaf probabilities (tensors, or (probs, lengths) pairs)."""
+    layer = bp.BlackBox(program, bp.ISED(num_samples=K), seed=0)
+
+    def step() -> None:
+        inputs = [padded(p.softmax(-1), lengths) if lengths is not None else p.softmax(-1) for p, lengths in beliefs]
+        layer.loss(*inputs, target=target).backward()
+
+    return step
+
+
+def sum_layers(n: int) -> dict[str, Callable[[], None]]:
+    digit = bp.Discrete(range(10))
+    generator = torch.Generator().manual_seed(n)
+    logits = [(torch.randn(BATCH, 10, generator=generator).requires_grad_(), None) for _ in range(n)]
+    target = torch.randint(0, 9 * n + 1, (BATCH,), generator=generator)
+    output = bp.Discrete(range(9 * n + 1))
+    steps = {f"sum{n} Program": layer_step(bp.Program(_sum, (digit,) * n, output), logits, target)}
+    steps[f"sum{n} BatchedProgram"] = layer_step(bp.BatchedProgram(_sum, (digit,) * n, output), logits, target)
+    return steps
+
+
+def _sum(*digits: Any) -> Any:
+    return sum(digits)
+
+
+def half_trained(symbols: torch.Tensor, classes: int, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Logits ``randn + strength * one-hot(symbol)`` (uniform-ish rows where the symbol is -1)."""
+    logits = torch.randn(*symbols.shape, classes, generator=generator)
+    return logits + strength * torch.nn.functional.one_hot(symbols.clamp(min=0), classes) * (symbols >= 0).unsqueeze(-1)
+
+
+def hwf_layers() -> dict[str, Callable[[], None]]:
+    task = get_task("hwf")
+    data = task.data("train", BATCH)
+    symbols = data.symbols[:BATCH]
+    lengths = (symbols >= 0).sum(dim=1)
+    logits = half_trained(symbols, 14, torch.Generator().manual_seed(1), 4.0).requires_grad_()
+    return {"hwf Program": layer_step(task.make_program(), [(logits, lengths)], data.labels[:BATCH])}
+
+
+def sudoku_layers() -> dict[str, Callable[[], None]]:
+    task = get_task("sudoku")
+    data = task.data("train", BATCH)
+    board = data.symbols[:BATCH]  # [B, 81], -1 on blanks, 0..8 for digits 1..9
+    given = board >= 0
+    lengths = given.sum(dim=1)
+    order = torch.sort((~given).to(torch.int8), dim=1, stable=True).indices  # given cells first
+    digits = torch.gather(board, 1, order).masked_fill(~(torch.arange(81) < lengths.unsqueeze(1)), -1)
+    logits = half_trained(digits, 9, torch.Generator().manual_seed(2), 7.0).requires_grad_()
+    positions = (1e4 * torch.nn.functional.one_hot(order, 81).float()).requires_grad_()  # softmax: exactly one-hot
+    return {"sudoku Program": layer_step(task.make_program(), [(logits, lengths), (positions, lengths)],
+                                         data.labels[:BATCH])}
+
+
+def supervised_loss(outputs: tuple[Any, ...], symbols: torch.Tensor) -> torch.Tensor:
+    """NLL of the true symbols over the valid positions of the model's outputs."""
+    probs = outputs[0].probs if hasattr(outputs[0], "probs") else torch.stack(outputs, dim=1)
+    probs = probs[:, : symbols.shape[1]]
+    valid = symbols >= 0
+    picked = probs.gather(2, symbols.clamp(min=0).unsqueeze(2)).squeeze(2)
+    return -(picked.clamp_min(1e-12).log() * valid).sum() / valid.sum()
+
+
+def epoch_steps(name: str, batches: int) -> dict[str, tuple[Callable[[], Any], int]]:
+    """(ISED epoch, supervised epoch) of ``batches`` batches on the same images."""
+    task = get_task(name)
+    data = task.data("train", batches * BATCH)
+    rows = torch.arange(batches * BATCH).split(BATCH)
+    images = [data.images(r) for r in rows]
+    labels = [data.label_values(r) for r in rows]
+    symbols = [data.symbols[r] for r in rows]
+    torch.manual_seed(0)
+    model = task.make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # small: both epochs see a similar network
+    k = task.defaults.num_samples or K
+
+    def ised_epoch() -> None:
+        layer = bp.BlackBox(task.make_program(), bp.ISED(num_samples=k), seed=0)  # a fresh, empty memo
+        for batch_images, target in zip(images, labels, strict=True):
+            loss = layer.loss(*model(batch_images), target=target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    def supervised_epoch() -> None:
+        for batch_images, truth in zip(images, symbols, strict=True):
+            loss = supervised_loss(model(batch_images), truth)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return {f"{name} ISED epoch": (ised_epoch, 1), f"{name} supervised epoch": (supervised_epoch, 1)}
+
+
+def git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=10, help="layer steps per timed block")
+    parser.add_argument("--batches", type=int, default=40, help="batches of 16 in each epoch measured")
+    parser.add_argument("--label", default="", help="a note stored with the run (e.g. 'before')")
+    parser.add_argument("--out", default="benchmarks/results/layer_speed")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="cpu: this process's CPU time (steady on a shared machine; default); wall: elapsed time")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    warnings.simplefilter("ignore", RuntimeWarning)  # failed samples (malformed formulas) are expected
 
-    digit = bp.Discrete(range(10))
-    program = bp.Program(lambda a, b: a + b, inputs=(digit, digit), output=bp.Discrete(range(19)))
-    layer = bp.BlackBox(program, bp.ISED(num_samples=100), seed=0)
-    logits = torch.randn(16, 2, 10, requires_grad=True)
-    target = torch.randint(0, 19, (16,))
-
-    def layer_step() -> None:
-        probs = torch.softmax(logits, dim=-1)
-        layer.loss(probs[:, 0], probs[:, 1], target=target).backward()
-
-    network = MNISTNet()
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
-    images = torch.randn(32, 1, 28, 28)
-
-    def network_step() -> None:
-        optimizer.zero_grad()
-        network(images).log().mean().backward()
-        optimizer.step()
-
-    layer_ms = median_ms(layer_step, args.repeats)
-    network_ms = median_ms(network_step, max(20, args.repeats // 4))
-    before = program.stats.calls
-    for _ in range(10):
-        layer_step()
-    calls_per_batch = (program.stats.calls - before) / 10
-    print(f"threads: {args.threads}")
-    print(f"ISED layer forward+backward (sum2, batch 16, k=100): {layer_ms:.2f} ms")
-    print(f"MNISTNet training step (32 images):                 {network_ms:.2f} ms")
-    print(f"ratio layer / network step:                         {layer_ms / network_ms:.3f}")
-    print(f"program calls per batch, cache warm:                {calls_per_batch:.1f} "
-          f"(cache holds {program.cache_size()} tuples; {16 * 100} samples per batch)")
+    layers: dict[str, Callable[[], None]] = {}
+    for n in (2, 4, 8, 16):
+        layers.update(sum_layers(n))
+    layers.update(hwf_layers())
+    layers.update(sudoku_layers())
+    steps: dict[str, tuple[Callable[[], Any], int]] = {"MNISTNet step": (network_step(), args.calls)}
+    steps.update({name: (fn, args.calls if "sudoku" not in name else max(1, args.calls // 5))
+                  for name, fn in layers.items()})
+    began = time.perf_counter()
+    ms = medians(steps, args.repeats)
+    epochs: dict[str, float] = {}
+    for name in ("sum2", "sum4", "hwf"):
+        epochs.update(medians(epoch_steps(name, args.batches), max(3, args.repeats // 2), warm=False))
+    unit = ms["MNISTNet step"]
+    record = {
+        "label": args.label, "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+        "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
+        "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "clock": args.clock, "blackprop": str(Path(bp.__file__).parent), "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
+        "layer_ms": {name: round(v, 3) for name, v in ms.items()},
+        "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
+        "epoch_ms": {name: round(v, 1) for name, v in epochs.items()},
+        "epoch_ratio": {name: round(epochs[f"{name} ISED epoch"] / epochs[f"{name} supervised epoch"], 3)
+                        for name in ("sum2", "sum4", "hwf")},
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    lines = [f"# Layer speed ({args.label or 'unlabelled'}; commit {record['commit']}{' + changes' if record['dirty'] else ''}, "
+             f"torch {record['torch']}, {record['device']}, {record['threads']} thread(s))", "",
+             f"`{' '.join([Path(sys.executable).name, *sys.argv])}`; medians of {args.repeats} repetitions; "
+             f"{args.clock} time; blackprop from {record['blackprop']}.", "",
+             f"MNISTNet step (forward, backward, Adam on 32 images): {unit:.2f} ms", "",
+             "| ISED layer (B=16, k=100, forward+backward) | ms | / MNISTNet step |", "|---|---|---|"]
+    lines += [f"| {name} | {ms[name]:.2f} | {ms[name] / unit:.3f} |" for name in layers]
+    lines += ["", f"Epochs of {args.batches} batches of 16 (not a full epoch), a fresh memo in each:", "",
+              "| task | ISED epoch ms | supervised epoch ms | ratio |", "|---|---|---|---|"]
+    lines += [f"| {name} | {epochs[f'{name} ISED epoch']:.0f} | {epochs[f'{name} supervised epoch']:.0f} | "
+              f"{record['epoch_ratio'][name]:.3f} |" for name in ("sum2", "sum4", "hwf")]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.jsonl").open("a") as file:
+        file.write(json.dumps(record) + "\n")
+    (out / (f"report-{args.label}.md" if args.label else "report.md")).write_text(report)
 
 
 if __name__ == "__main__":

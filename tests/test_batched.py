@@ -56,7 +56,7 @@ def test_sum_n_tasks_use_a_batched_program():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: bp.BatchedProgram(lambda xs: xs, (bp.Sequence(DIGIT, 3),), DIGIT), "Sequence"),
+    (lambda: bp.BatchedProgram(lambda xs: xs, (bp.Sequence(bp.Discrete("ab"), 3),), DIGIT), "non-numeric"),
     (lambda: bp.BatchedProgram(lambda a: a, (bp.Discrete("ab"),), DIGIT), "non-numeric"),
     (lambda: bp.BatchedProgram(lambda a: a, (bp.Discrete([True, False]),), DIGIT), "non-numeric"),
     (lambda: bp.BatchedProgram(lambda a: a, (DIGIT,), bp.Open()), "Discrete"),

@@ -51,6 +51,7 @@ import torch
 
 from ..spaces import Discrete, Open, Product, Sequence
 from .calls import ERROR, LOST, OK, TIMEOUT, TRANSIENT, Outcome
+from .rows import RowDecoder
 
 __all__ = ["FAILED", "BaseProgram", "ProgramFailedError", "ProgramStats"]
 
@@ -149,6 +150,7 @@ class BaseProgram(ABC):
         self._sizes = [(s.element.size if isinstance(s, Sequence) else s.size) for s in columns]
         self._lowest = torch.tensor([-1 if isinstance(s, Sequence) else 0 for s in columns])
         self._limits = torch.tensor(self._sizes)
+        self._row_decoder: RowDecoder | None = None  # built on first use
         self._failed_streak = 0
         self._streak_queries = 0
         self._streak_errors: dict[str, str] = {}
@@ -187,6 +189,12 @@ class BaseProgram(ABC):
             else:
                 args.append(space.values[row[start]])
         return args
+
+    def decode_rows(self, rows: torch.Tensor) -> list[list[Any]]:
+        """``[self.decode(r) for r in rows.tolist()]``, column by column (``RowDecoder``)."""
+        if self._row_decoder is None:
+            self._row_decoder = RowDecoder(self.inputs)
+        return self._row_decoder(rows)
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -235,8 +243,11 @@ class BaseProgram(ABC):
 
     def _check_range(self, rows: torch.Tensor) -> None:
         """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions."""
-        bad = (rows < self._lowest) | (rows >= self._limits)
-        if bool(bad.any()):
+        if self._limits.device != rows.device:  # tuples on a GPU: the bounds follow them once
+            self._lowest, self._limits = self._lowest.to(rows.device), self._limits.to(rows.device)
+        low, high = torch.aminmax(rows, dim=0)  # one pass; the full comparison only when something is off
+        if rows.shape[0] and bool(((low < self._lowest) | (high >= self._limits)).any()):
+            bad = (rows < self._lowest) | (rows >= self._limits)
             row, column = (int(i) for i in bad.nonzero()[0])
             raise ValueError(
                 f"{self.name}: tuple {rows[row].tolist()} has index {int(rows[row, column])} in column {column}, "

@@ -3,7 +3,9 @@
 A ``Program`` calls ``fn`` once per distinct tuple, in Python. When the program can be written with
 tensor operations, ``BatchedProgram(fn, inputs, output)`` calls it once for all the rows of an
 ``evaluate`` call: argument j is a tensor ``[M]`` holding input j's *values* (its Discrete values,
-which must be numbers), and ``fn`` returns ``[M]`` output values. Each value is mapped to its
+which must be numbers), or for a ``Sequence`` input a ``Column`` (``values [M, max_len]``, padded
+positions 0, and ``lengths [M]``; ``column.mask`` marks the valid positions), and ``fn`` returns
+``[M]`` output values. Each value is mapped to its
 index in the Discrete output space; a value outside the space (or NaN) is a failed tuple, index -1,
 as for ``Program``. Every estimator accepts it where it accepts a ``Program``.
 
@@ -27,6 +29,10 @@ Example:
     [3, 7, -1, 3]
     >>> add.stats.queries, add.stats.calls, add.stats.failures
     (4, 4, 1)
+    >>> from blackprop.spaces import Sequence
+    >>> total = BatchedProgram(lambda xs: xs.values.sum(dim=1), Sequence(digit, 3), Discrete(range(28)))
+    >>> total.evaluate(torch.tensor([[1, 2, -1], [9, 9, 9], [-1, -1, -1]])).tolist()
+    [3, 27, 0]
 """
 
 from __future__ import annotations
@@ -35,16 +41,30 @@ import numbers
 import time
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
-from typing import Any, final
+from typing import Any, NamedTuple, final
 
 import torch
 
-from ..spaces import Discrete
+from ..spaces import Discrete, Sequence
 from .base import FAILED, BaseProgram
 from .calls import OK, guarded_call
 from .program import Program
 
-__all__ = ["BatchedProgram"]
+__all__ = ["BatchedProgram", "Column"]
+
+
+@final
+class Column(NamedTuple):
+    """A Sequence input's values for a batched program: ``values [M, max_len]`` (0 on padding) and ``lengths [M]``."""
+
+    values: torch.Tensor
+    lengths: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """``[M, max_len]``: True on the valid (leading) positions."""
+        positions = torch.arange(self.values.shape[1], device=self.values.device)
+        return positions.unsqueeze(0) < self.lengths.unsqueeze(1)
 
 
 @final
@@ -52,9 +72,10 @@ class BatchedProgram(BaseProgram):
     """``fn(*columns) -> outputs`` over tensors of input values; see the module docstring.
 
     Args:
-        fn: called with one ``[M]`` tensor per input (int64 when the input's values are ints, else
-            float64); returns ``M`` output values (a tensor, array or list).
-        inputs: Discrete spaces with numeric values, one per argument.
+        fn: called with one ``[M]`` tensor per Discrete input (int64 when the input's values are ints,
+            else float64) and one ``Column`` per Sequence input; returns ``M`` output values (a
+            tensor, array or list).
+        inputs: Discrete spaces with numeric values, or Sequences of them, one per argument.
         output: a Discrete space with numeric values.
         name: shown in messages.
         max_failed_batches: consecutive all-failed ``evaluate`` calls before ``ProgramFailedError``
@@ -67,7 +88,7 @@ class BatchedProgram(BaseProgram):
     def __init__(
         self,
         fn: Callable[..., Any],
-        inputs: SequenceABC[Discrete] | Discrete,
+        inputs: SequenceABC[Discrete | Sequence] | Discrete | Sequence,
         output: Discrete,
         *,
         name: str | None = None,
@@ -76,10 +97,8 @@ class BatchedProgram(BaseProgram):
         super().__init__(fn, inputs, output, name=name, max_failed_batches=max_failed_batches)
         self._columns = []
         for position, space in enumerate(self.inputs):
-            if not isinstance(space, Discrete):
-                raise TypeError(f"BatchedProgram: input {position} is a {type(space).__name__}; batched programs take "
-                                "Discrete inputs only (use Program for variable-length inputs)")
-            self._columns.append(_numeric_table(f"input {position}", space))
+            element = space.element if isinstance(space, Sequence) else space
+            self._columns.append(_numeric_table(f"input {position}", element))
         if not isinstance(output, Discrete):
             raise TypeError(f"BatchedProgram(output=...): give a Discrete space of numbers, got {output!r} "
                             "(use Program for Open or Product outputs)")
@@ -97,14 +116,13 @@ class BatchedProgram(BaseProgram):
         """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the value is not an output."""
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
-        flat = tuples.reshape(-1, self.num_variables).long().cpu()
+        flat = tuples.reshape(-1, self.num_variables).long()  # stays on its device: fn gets tensors there
         count = flat.shape[0]
         self.stats.queries += count
         if count == 0:
             return torch.empty(lead, dtype=torch.long, device=tuples.device)
         self._check_range(flat)
-        columns = flat.t().contiguous()
-        outcome = guarded_call(self.fn, [table[columns[j]] for j, table in enumerate(self._columns)], None)
+        outcome = guarded_call(self.fn, self._arguments(flat), None)
         self.stats.calls += count
         if outcome.status == OK:
             indices = self.output_indices(outcome.value, count)
@@ -115,14 +133,35 @@ class BatchedProgram(BaseProgram):
             kind, message, _ = self._failure_of(outcome)
             where = f"{self.name} on a batch of {count} tuples (the first {tuple(self.decode(flat[0].tolist()))})"
             self._record_failures(count, kind, f"{message}; every tuple of the batch failed", where)
-            indices, failed = torch.full((count,), FAILED, dtype=torch.long), count
+            indices, failed = torch.full((count,), FAILED, dtype=torch.long, device=flat.device), count
         self._end_batch(count, count - failed)
         return indices.reshape(lead).to(tuples.device)
+
+    def _arguments(self, flat: torch.Tensor) -> list[Any]:
+        """fn's arguments: a value tensor per Discrete input, a ``Column`` per Sequence input."""
+        arguments: list[Any] = []
+        if self._columns[0].device != flat.device:  # tuples on a GPU: the tables follow them once
+            self._columns = [table.to(flat.device) for table in self._columns]
+        for (start, stop, space), table in zip(self._layout, self._columns, strict=True):
+            if not isinstance(space, Sequence):
+                arguments.append(table[flat[:, start]])
+                continue
+            block = flat[:, start:stop]
+            valid = block >= 0
+            # the valid positions first, in order (sampled tuples have their padding last already)
+            order = torch.sort((~valid).to(torch.int8), dim=1, stable=True).indices
+            block, valid = block.gather(1, order), valid.gather(1, order)
+            values = torch.where(valid, table[block.clamp(min=0)], torch.zeros((), dtype=table.dtype))
+            arguments.append(Column(values, valid.sum(dim=1)))
+        return arguments
 
     def output_indices(self, outputs: Any, count: int) -> torch.Tensor:
         """Index of each returned value in the output space, -1 for values outside it or NaN."""
         try:
             values = torch.as_tensor(outputs).to(self._sorted_outputs.dtype).reshape(-1)
+            if values.device != self._sorted_outputs.device:
+                self._sorted_outputs = self._sorted_outputs.to(values.device)
+                self._output_order = self._output_order.to(values.device)
         except (TypeError, ValueError, RuntimeError) as error:
             raise TypeError(f"{self.name}: fn returned {type(outputs).__name__} that is not a tensor of numbers "
                             f"({error}); a batched program returns one output value per row") from None

@@ -26,16 +26,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, final
 
 __all__ = [
     "OK", "ERROR", "TRANSIENT", "TIMEOUT", "LOST", "Outcome", "ProgramTimeout", "TRANSIENT_ERRORS",
-    "TransientProgramError", "guarded_call", "run_chunk",
+    "TransientProgramError", "collector_paused", "error_outcome", "guarded_call", "run_chunk",
 ]
 
 OK, ERROR, TRANSIENT, TIMEOUT, LOST = "ok", "error", "transient", "timeout", "lost"
@@ -83,6 +85,28 @@ def guarded_call(fn: Callable[..., Any], args: list[Any], timeout: float | None)
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
         return _call_with_alarm(fn, args, timeout)
     return _call_in_thread(fn, args, timeout)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the per-tuple loop allocates (a few objects per tuple, no
+    cycles): each collection would walk the whole heap of a training process, costing more than the calls."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def error_outcome(error: BaseException) -> Outcome:
+    """The outcome of a call that raised ``error`` (transient, or a deterministic error).
+
+    >>> error_outcome(ConnectionError("refused")).status
+    'transient'
+    """
+    return _failure(error)
 
 
 def _failure(error: BaseException) -> Outcome:

@@ -29,19 +29,22 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
+from dataclasses import asdict
 from typing import Any, final
 
+import numpy as np
 import torch
 
 from ..spaces import Discrete, Open, OutputSpaceError, Product, Sequence
 from .base import FAILED, BaseProgram, is_nan
-from .calls import OK, TIMEOUT, Outcome
+from .calls import OK, TIMEOUT, TRANSIENT_ERRORS, Outcome, collector_paused, error_outcome
 from .executors import ExecutorRunner
+from .memo import TupleCoder, TupleMemo
+from .rows import as_lists
 
 __all__ = ["Program"]
 
@@ -105,12 +108,9 @@ class Program(BaseProgram):
         self.cache_limit = cache_limit
         self.timeout = None if timeout is None else float(timeout)
         self._runner = ExecutorRunner(executor, fn)
-        self._memo: dict[tuple[int, ...], Any] = {}
+        self._new_memo()
         self._timed_out: set[tuple[int, ...]] = set()  # tuples that timed out once (not memoised yet)
-        radix = [n + 1 for n in self._sizes]  # +1 for the padding value -1
-        self._place = torch.tensor(_place_values(radix), dtype=torch.long) if math.prod(radix) < 2**62 else None
         self._reported: set[str] = set()
-        # decode's fast path: every input a Discrete, so column j is looked up in table j
         tables = [s.values for s in self.inputs if isinstance(s, Discrete)]
         self._tables: list[tuple[Any, ...]] | None = tables if len(tables) == len(self.inputs) else None
 
@@ -143,6 +143,12 @@ class Program(BaseProgram):
         self._runner.close()
 
     # --- memo and state -----------------------------------------------------------------------
+    def _new_memo(self) -> None:
+        self._identity = all(isinstance(s, Discrete) and list(s.values) == list(range(s.size)) for s in self.inputs)
+        self._coder = TupleCoder(self._sizes)
+        width = self.output.num_components if isinstance(self.output, Product) else 1
+        self._memo = TupleMemo(self._coder, width, self.cache_limit)
+
     def cache_size(self) -> int:
         return len(self._memo)
 
@@ -152,8 +158,14 @@ class Program(BaseProgram):
 
     def state_dict(self) -> dict[str, Any]:
         """``{"memo": {tuple: output index}, "values": output values, "stats": {...}}``: plain data
-        for ``torch.save``. Transient failures are never in the memo, so never in the state."""
-        return {"memo": dict(self._memo), "values": list(self.output.values), **super().state_dict()}
+        for ``torch.save``, the memo oldest entry first (a Product output's index is a tuple, a failed
+        tuple's FAILED). Transient failures are never in the memo, so never in the state. The memo
+        lives in tensors; this dict is built here, once per checkpoint."""
+        rows, outputs, ok = self._memo.entries()
+        product = isinstance(self.output, Product)
+        memo = {tuple(row): (tuple(out) if product else out[0]) if good else FAILED
+                for row, out, good in zip(rows.tolist(), outputs.tolist(), ok.tolist(), strict=True)}
+        return {"memo": memo, "values": list(self.output.values), **super().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore counters and memo; refuses a memo of another program (columns, output values)."""
@@ -170,7 +182,25 @@ class Program(BaseProgram):
         elif list(values) != list(self.output.values):
             raise ValueError(f"{self.name}.load_state_dict(state): saved with output values {_short(values)}, but "
                              f"this program's are {_short(self.output.values)}")
-        self._memo.update(memo)
+        if not memo:
+            return
+        keys = list(memo)
+        rows = torch.tensor(keys, dtype=torch.long).reshape(len(keys), self.num_variables)
+        self._check_range(rows)
+        product = isinstance(self.output, Product)
+        failed_row = list(self.output.failed_index()) if isinstance(self.output, Product) else [FAILED]
+        ok = [isinstance(v, tuple) if product else v != FAILED for v in memo.values()]
+        outputs = torch.tensor([(list(v) if product else [v]) if good else failed_row
+                                for v, good in zip(memo.values(), ok, strict=True)], dtype=torch.long)
+        codes = self._coder.codes(rows)
+        if not self._coder.exact:  # hashed codes: keep one row per code (a collision is run, not memoised)
+            unique, counts = torch.unique(codes, return_counts=True)
+            single = ~torch.isin(codes, unique[counts > 1])
+            codes, rows, outputs, ok_tensor = codes[single], rows[single], outputs[single], torch.tensor(ok)[single]
+        else:
+            ok_tensor = torch.tensor(ok)
+        self._memo.without(codes)  # as dict.update: a loaded entry replaces the one held
+        self._memo.insert(codes, rows, outputs, ok_tensor)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -178,8 +208,14 @@ class Program(BaseProgram):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        memo = state.get("_memo")
         self.__dict__.update(state)
         self._runner = ExecutorRunner(None, self.fn)
+        if isinstance(memo, dict):  # pickled by a version whose memo was a dict of tuples: convert it
+            self.__dict__.pop("_place", None)
+            self._row_decoder = None
+            self._new_memo()
+            self.load_state_dict({"memo": memo, "values": list(self.output.values), "stats": asdict(self.stats)})
 
     def decode(self, row: SequenceABC[int]) -> list[Any]:
         if self._tables is not None:
@@ -188,70 +224,125 @@ class Program(BaseProgram):
 
     # --- evaluation -----------------------------------------------------------------------
     def evaluate(self, tuples: torch.Tensor) -> torch.Tensor:
-        """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the program failed."""
+        """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the program failed.
+
+        With a memo the tuples stay tensors on their device: coded (``TupleCoder``), made distinct
+        (``torch.unique``), looked up in bulk (``TupleMemo``); only the distinct tuples not yet known
+        are moved to the CPU, once per batch, and run in Python.
+        """
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
         components = (self.output.num_components,) if isinstance(self.output, Product) else ()
-        flat = tuples.reshape(-1, self.num_variables)
-        self.stats.queries += flat.shape[0]
-        if flat.shape[0] == 0:
+        flat = tuples.reshape(-1, self.num_variables).long()
+        count = flat.shape[0]
+        self.stats.queries += count
+        if count == 0:
             return torch.empty((*lead, *components), dtype=torch.long, device=tuples.device)
-        cpu = flat.long().cpu()
-        self._check_range(cpu)
-        if self.cache_enabled:
-            rows, inverse = self._unique_rows(cpu)
-            keys = [tuple(r) for r in rows.tolist()]
-            results = self._lookup_or_run(keys) if self.cache_across_calls else [i for i, _ in self._run(keys)]
-            counts = torch.bincount(inverse, minlength=len(keys)).tolist()
-            succeeded = sum(c for r, c in zip(results, counts, strict=True) if r != FAILED)
-            out = torch.tensor(self._rows(results), dtype=torch.long, device=tuples.device)[inverse.to(tuples.device)]
+        self._check_range(flat)
+        if not self.cache_enabled:
+            outputs, ok = self._run_rows(flat)
+            self._end_batch(count, int(ok.sum()))
+            return outputs.reshape(*lead, *components)
+        codes, rows, inverse, alone = self._distinct(flat)
+        if self.cache_across_calls:
+            found, outputs, ok, clash = self._memo.lookup(codes, rows)
+            self.stats.hits += int(found.sum())
+            missing = (~found).nonzero().squeeze(1)
         else:
-            results = [index for index, _ in self._run([tuple(r) for r in cpu.tolist()])]
-            succeeded = sum(r != FAILED for r in results)
-            out = torch.tensor(self._rows(results), dtype=torch.long, device=tuples.device)
-        self._end_batch(flat.shape[0], succeeded)
+            width = self._memo.width
+            outputs = torch.full((codes.shape[0], width), FAILED, dtype=torch.long, device=flat.device)
+            ok = torch.zeros(codes.shape[0], dtype=torch.bool, device=flat.device)
+            clash, missing = alone, torch.arange(codes.shape[0], device=flat.device)
+        if missing.shape[0]:
+            fresh, fresh_ok, keep = self._run_rows(rows[missing], memo=True)
+            outputs = outputs.index_copy(0, missing, fresh.reshape(-1, outputs.shape[1]))
+            ok = ok.index_copy(0, missing, fresh_ok)
+            if self.cache_across_calls:
+                keep &= ~(clash | alone)[missing]  # a hashed code shared with another row is not memoised
+                chosen = missing[keep]
+                self._memo.insert(codes[chosen], rows[chosen], outputs[chosen], ok[chosen])
+        self._end_batch(count, int(ok[inverse].sum()))
+        out = outputs[inverse]
         return out.reshape(*lead, *components)
 
-    def _rows(self, results: list[Any]) -> list[Any]:
-        """Product outputs: a failed call (FAILED) becomes a row of -1, one per component."""
-        if isinstance(self.output, Product):
-            failed = self.output.failed_index()
-            return [failed if r == FAILED else r for r in results]
-        return results
+    def _distinct(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(codes ``[U]``, rows ``[U, V]``, inverse ``[M]``, alone ``[U]``) of the distinct rows, in code order.
 
-    def _unique_rows(self, cpu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._place is not None:
-            keys = (cpu + 1) @ self._place
-            unique_keys, inverse = torch.unique(keys, return_inverse=True)
-            first = torch.empty_like(unique_keys)
-            first[inverse] = torch.arange(keys.shape[0])
-            return cpu[first], inverse
-        rows, inverse = torch.unique(cpu, dim=0, return_inverse=True)
-        return rows, inverse
+        ``alone``: a distinct row whose hashed code another distinct row of the batch shares (never
+        for exact codes); such rows are run but not memoised.
+        """
+        codes = self._coder.codes(flat)
+        unique, inverse = torch.unique(codes, return_inverse=True)
+        first = torch.empty_like(unique)
+        first[inverse] = torch.arange(flat.shape[0], device=flat.device)
+        rows = flat[first]
+        alone = torch.zeros(unique.shape[0], dtype=torch.bool, device=flat.device)
+        if self._coder.exact or bool((rows[inverse] == flat).all()):
+            return unique, rows, inverse, alone
+        rows, inverse = torch.unique(flat, dim=0, return_inverse=True)  # a hash collision: rows, not codes
+        unique = self._coder.codes(rows)
+        sorted_codes, counts = torch.unique(unique, return_counts=True)
+        shared = sorted_codes[counts > 1]
+        return unique, rows, inverse, torch.isin(unique, shared)
 
-    def _lookup_or_run(self, keys: list[tuple[int, ...]]) -> list[Any]:
-        memo = self._memo
-        missing = [k for k in keys if k not in memo]
-        self.stats.hits += len(keys) - len(missing)
-        if not missing:
-            return [memo[k] for k in keys]
-        fresh: dict[tuple[int, ...], Any] = {}
-        for key, (result, keep) in zip(missing, self._run(missing), strict=True):
-            fresh[key] = result
-            if keep:
-                memo[key] = result
-        answers = [memo[k] if k in memo else fresh[k] for k in keys]
-        if self.cache_limit is not None and len(memo) > self.cache_limit:
-            for key in list(itertools.islice(iter(memo), len(memo) - self.cache_limit)):
-                del memo[key]  # the oldest first (dicts keep insertion order)
-        return answers
+    def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
+        """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
+        on the rows' device, and (``memo``) which results may be memoised."""
+        device, rows = rows.device, rows.cpu()
+        with collector_paused():
+            arguments = self.decode_rows(rows)
+            keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
+            results = self._run(keys, arguments)
+            if isinstance(self.output, Product):
+                failed_row = list(self.output.failed_index())
+                ok_list = [isinstance(r, tuple) for r, _ in results]
+                values = [list(r) if good else failed_row for (r, _), good in zip(results, ok_list, strict=True)]
+                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(keys), len(failed_row)))
+                ok = torch.tensor(ok_list, dtype=torch.bool)
+            else:
+                outputs = torch.tensor([r for r, _ in results], dtype=torch.long).unsqueeze(1)
+                ok = outputs[:, 0] != FAILED
+            keep = torch.tensor([k for _, k in results], dtype=torch.bool)
+        outputs, ok = outputs.to(device), ok.to(device)
+        return (outputs, ok, keep.to(device)) if memo else (outputs, ok)
 
-    def _run(self, keys: list[tuple[int, ...]]) -> list[tuple[Any, bool]]:
-        """(output index, may be memoised) per key; results are indexed here, never in workers."""
-        raw = self._runner.run([self.decode(k) for k in keys], self.timeout)
+    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> list[tuple[Any, bool]]:
+        """(output index, may be memoised) per key (a row of class indices); results are indexed here,
+        never in workers. ``arguments``: the keys already decoded."""
+        arguments = [self.decode(k) for k in keys] if arguments is None else arguments
         self.stats.calls += len(keys)
+        if self._runner.executor is None and self.timeout is None:
+            return self._run_serial(keys, arguments)
+        raw = self._runner.run(arguments, self.timeout)
         self._report_incidents()
         return [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+
+    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> list[tuple[Any, bool]]:
+        """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
+        inlined for calls that return an int (the hot path of a Discrete output)."""
+        fn, index = self.fn, self.output.index
+        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
+        results: list[tuple[Any, bool]] = []
+        append = results.append
+        for key, args in zip(keys, arguments, strict=True):
+            try:
+                value = fn(*args)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
+                if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
+                    self.stats.failures += 1  # a kind already reported and in the streak: no message to build
+                    append((FAILED, True))
+                    continue
+                append(self._to_index(key, error_outcome(error)))
+                reported = "raised" in self.stats.errors and "raised" in self._streak_errors
+                continue
+            if type(value) is int:
+                try:
+                    append((index(value), True))
+                    continue
+                except OutputSpaceError:
+                    pass
+            append(self._to_index(key, Outcome(OK, value)))
+        return results
 
     def _report_incidents(self) -> None:
         runner = self._runner
@@ -268,6 +359,11 @@ class Program(BaseProgram):
     def _to_index(self, key: tuple[int, ...], outcome: Outcome) -> tuple[Any, bool]:
         status, value = outcome
         if status == OK:
+            if type(value) is int:  # the common case: neither None nor NaN, hashable
+                try:
+                    return self.output.index(value), True
+                except OutputSpaceError as error:
+                    return self._fail(key, "outside-output", str(error)), True
             if value is None or is_nan(value):
                 return self._fail(key, "returned", f"returned {value!r} (None and NaN are failures)"), True
             try:
@@ -278,6 +374,7 @@ class Program(BaseProgram):
                 return self._fail(key, "unhashable", f"returned an unhashable value {value!r} ({error})"), True
         kind, message, keep = self._failure_of(outcome, self.timeout)
         if status == TIMEOUT and self.cache_across_calls:
+            key = tuple(key)
             if key in self._timed_out:  # the second timeout: the tuple's own fault, memoised
                 self._timed_out.discard(key)
             else:  # the first: maybe load; asked again when sampled again
@@ -286,16 +383,9 @@ class Program(BaseProgram):
         return self._fail(key, kind, message), keep
 
     def _fail(self, key: tuple[int, ...], kind: str, message: str) -> int:
-        self._record_failures(1, kind, message, f"{self.name}{tuple(self.decode(key))}")
+        where = "" if kind in self.stats.errors else f"{self.name}{tuple(self.decode(key))}"  # warned once per kind
+        self._record_failures(1, kind, message, where)
         return FAILED
-
-
-def _place_values(radix: list[int]) -> list[int]:
-    values, place = [], 1
-    for r in reversed(radix):
-        values.append(place)
-        place *= r
-    return list(reversed(values))
 
 
 def _short(values: Any, limit: int = 5) -> str:

@@ -1,0 +1,243 @@
+"""Tuple codes and the bulk memo: program results looked up with tensor operations, not per tuple.
+
+A row of class indices x (one column per variable, -1 on padded Sequence positions, so a
+Sequence's length is part of the row) gets one int64 code:
+
+* exact (mixed radix), when prod_j (size_j + 1) < 2**63:  c(x) = sum_j (x_j + 1) * place_j with
+  place_j = prod_{i > j} (size_i + 1); distinct rows have distinct codes, and a code decodes back;
+* hashed, otherwise (many positions times large radices: an 81-cell sudoku board):
+  c(x) = sum_j (x_j + 1) * M_j  (mod 2**64) with fixed random odd multipliers M_j. Two rows can then
+  share a code, so the memo keeps each entry's row and compares it: a collision never answers a
+  tuple with another tuple's result (the colliding tuples are run and not memoised).
+
+``TupleMemo`` holds entries as tensors: codes sorted, the output indices (``[N, w]``, w = 1, or the
+number of components of a Product output), a success flag, an insertion stamp, and (hashed) the
+rows. A batch's distinct codes are found with one ``searchsorted``; new entries are merged in with
+tensor operations (a small recent run is merged into the main run when it grows past a quarter of
+it, so an insert costs O(recent), amortised O(1) per entry). The memory bound ``limit`` keeps the
+``limit`` most recently inserted entries (the oldest are dropped first), as ``Program(cache_limit=)``
+documents. An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
+for a dict entry keyed by a Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows per
+batch, none per tuple.
+
+Example:
+    >>> import torch
+    >>> coder = TupleCoder([10, 10])
+    >>> coder.exact, coder.codes(torch.tensor([[1, 2], [0, 0]])).tolist()
+    (True, [25, 12])
+    >>> memo = TupleMemo(coder, width=1)
+    >>> memo.insert(torch.tensor([25]), torch.tensor([[1, 2]]), torch.tensor([[3]]), torch.tensor([True]))
+    >>> found, outputs, ok, clash = memo.lookup(torch.tensor([12, 25]), torch.tensor([[0, 0], [1, 2]]))
+    >>> found.tolist(), outputs[1].tolist(), len(memo)
+    ([False, True], [3], 1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import final
+
+import torch
+
+__all__ = ["TupleCoder", "TupleMemo"]
+
+_INT64_LIMIT = 2**63
+#: the recent run is merged into the main run past max(_MERGE_MIN, len(main) // 4) entries
+_MERGE_MIN = 4096
+
+
+@final
+class TupleCoder:
+    """int64 codes of rows of class indices; ``exact`` unless the mixed radix overflows int64.
+
+    Args:
+        sizes: class count per column (a Sequence column also takes -1, its padding).
+        hashed: force hashed codes (for tests of the collision handling); ``bits`` keeps only
+            that many low bits of a hashed code (tests force collisions with a few bits).
+    """
+
+    def __init__(self, sizes: list[int], *, hashed: bool = False, bits: int = 64):
+        radix = [size + 1 for size in sizes]  # +1: the padding value -1
+        self.exact = not hashed and math.prod(radix) < _INT64_LIMIT
+        if self.exact:
+            places, place = [], 1
+            for r in reversed(radix):
+                places.append(place)
+                place *= r
+            self._weights = torch.tensor(list(reversed(places)), dtype=torch.long)
+            self._radix = torch.tensor(radix, dtype=torch.long)
+        else:
+            generator = torch.Generator().manual_seed(0x5EED)
+            multipliers = torch.randint(-(2**62), 2**62, (len(sizes),), dtype=torch.long, generator=generator)
+            self._weights = multipliers * 2 + 1  # odd
+            self._radix = torch.tensor(radix, dtype=torch.long)
+        self._mask = None if bits >= 64 else (1 << bits) - 1
+        self._on: dict[torch.device, torch.Tensor] = {}
+
+    def _weights_on(self, device: torch.device) -> torch.Tensor:
+        if device not in self._on:
+            self._on[device] = self._weights.to(device)
+        return self._on[device]
+
+    def codes(self, rows: torch.Tensor) -> torch.Tensor:
+        """Code of each row ``[M, V]`` -> ``[M]`` (int64, on the rows' device)."""
+        codes = ((rows.long() + 1) * self._weights_on(rows.device)).sum(dim=1)  # wraps mod 2**64 when hashed
+        return codes if self._mask is None else codes & self._mask
+
+    def rows(self, codes: torch.Tensor) -> torch.Tensor:
+        """The rows of exact codes ``[N]`` -> ``[N, V]`` (the inverse of ``codes``)."""
+        if not self.exact:
+            raise ValueError("TupleCoder.rows(codes): hashed codes do not decode; the memo keeps their rows")
+        weights = self._weights_on(codes.device)
+        return (codes.unsqueeze(1) // weights) % self._radix.to(codes.device) - 1
+
+
+@final
+@dataclass(frozen=True)
+class _Run:
+    """Entries sorted by code: codes ``[N]``, outputs ``[N, w]``, ok ``[N]``, stamps ``[N]``, rows ``[N, V]`` or None."""
+
+    codes: torch.Tensor
+    outputs: torch.Tensor
+    ok: torch.Tensor
+    stamps: torch.Tensor
+    rows: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def to(self, device: torch.device) -> _Run:
+        return _Run(self.codes.to(device), self.outputs.to(device), self.ok.to(device), self.stamps.to(device),
+                    None if self.rows is None else self.rows.to(device))
+
+    def select(self, keep: torch.Tensor) -> _Run:
+        return _Run(self.codes[keep], self.outputs[keep], self.ok[keep], self.stamps[keep],
+                    None if self.rows is None else self.rows[keep])
+
+    def find(self, codes: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(position, found, clash) of each code: clash where the code is here with another row."""
+        if len(self) == 0:
+            none = torch.zeros(codes.shape[0], dtype=torch.bool, device=codes.device)
+            return torch.zeros_like(codes), none, none
+        position = torch.searchsorted(self.codes, codes).clamp(max=len(self) - 1)
+        hit = self.codes[position] == codes
+        if self.rows is None:
+            return position, hit, torch.zeros_like(hit)
+        same = (self.rows[position] == rows.to(self.rows.dtype)).all(dim=1)
+        return position, hit & same, hit & ~same
+
+
+def _merge(a: _Run, b: _Run) -> _Run:
+    """One sorted run of two sorted runs with disjoint codes, with O(len(a) + len(b)) tensor operations."""
+    if len(a) == 0:
+        return b
+    if len(b) == 0:
+        return a
+    total = len(a) + len(b)
+    into_b = torch.searchsorted(a.codes, b.codes) + torch.arange(len(b), device=b.codes.device)
+    taken = torch.zeros(total, dtype=torch.bool, device=b.codes.device)
+    taken[into_b] = True
+    into_a = (~taken).nonzero().squeeze(1)
+
+    def both(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = x.new_empty((total, *x.shape[1:]))
+        out[into_a] = x
+        out[into_b] = y
+        return out
+
+    rows = None if a.rows is None or b.rows is None else both(a.rows, b.rows)
+    return _Run(both(a.codes, b.codes), both(a.outputs, b.outputs), both(a.ok, b.ok), both(a.stamps, b.stamps), rows)
+
+
+@final
+class TupleMemo:
+    """Output indices of rows, keyed by ``TupleCoder`` codes, looked up and extended in bulk.
+
+    Args:
+        coder: the program's ``TupleCoder``; its ``exact`` decides whether rows are kept.
+        width: output columns per entry (1, or a Product output's component count).
+        limit: keep at most this many entries, the most recently inserted (None: no bound).
+    """
+
+    def __init__(self, coder: TupleCoder, width: int, limit: int | None = None):
+        self.coder, self.width, self.limit = coder, width, limit
+        self._next_stamp = 0
+        self._main = self._recent = self._empty(torch.device("cpu"), 0)
+
+    def _empty(self, device: torch.device, columns: int) -> _Run:
+        long = torch.empty(0, dtype=torch.long, device=device)
+        rows = None if self.coder.exact else torch.empty((0, columns), dtype=torch.long, device=device)
+        return _Run(long, long.new_empty((0, self.width)), torch.empty(0, dtype=torch.bool, device=device), long, rows)
+
+    def __len__(self) -> int:
+        return len(self._main) + len(self._recent)
+
+    def clear(self) -> None:
+        self._main = self._recent = self._empty(self._main.codes.device, 0)
+
+    def _on(self, device: torch.device) -> None:
+        if self._main.codes.device != device:  # the memo follows the tuples (moved once, not per batch)
+            self._main, self._recent = self._main.to(device), self._recent.to(device)
+
+    def lookup(
+        self, codes: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(found ``[U]``, outputs ``[U, w]``, ok ``[U]``, clash ``[U]``) of distinct codes ``[U]`` with their
+        rows ``[U, V]``; clash: the code is memoised for another row (hashed codes only)."""
+        self._on(codes.device)
+        outputs = torch.full((codes.shape[0], self.width), -1, dtype=torch.long, device=codes.device)
+        ok = torch.zeros(codes.shape[0], dtype=torch.bool, device=codes.device)
+        found = torch.zeros_like(ok)
+        clash = torch.zeros_like(ok)
+        for run in (self._main, self._recent):
+            if len(run) == 0:
+                continue
+            position, hit, other = run.find(codes, rows)
+            outputs = torch.where(hit.unsqueeze(1), run.outputs[position], outputs)
+            ok = torch.where(hit, run.ok[position], ok)
+            found |= hit
+            clash |= other
+        return found, outputs, ok, clash
+
+    def insert(self, codes: torch.Tensor, rows: torch.Tensor, outputs: torch.Tensor, ok: torch.Tensor) -> None:
+        """Add entries (distinct codes not in the memo), stamped in the order given; then keep the newest ``limit``."""
+        if codes.shape[0] == 0:
+            return
+        device = codes.device
+        self._on(device)
+        if not self.coder.exact and self._main.rows is not None and self._main.rows.shape[1] != rows.shape[1]:
+            self._main = self._recent = self._empty(device, rows.shape[1])
+        stamps = torch.arange(self._next_stamp, self._next_stamp + codes.shape[0], device=device)
+        self._next_stamp += codes.shape[0]
+        order = torch.argsort(codes)
+        new = _Run(codes[order], outputs.to(device).reshape(-1, self.width)[order], ok.to(device)[order],
+                   stamps[order], None if self.coder.exact else rows.long()[order])
+        self._recent = _merge(self._recent, new)
+        if len(self._recent) > max(_MERGE_MIN, len(self._main) // 4):
+            self._main, self._recent = _merge(self._main, self._recent), self._empty(device, rows.shape[1])
+        if self.limit is not None and len(self) > self.limit:
+            oldest_kept = self._next_stamp - self.limit  # entries are only ever removed oldest first
+            self._main = self._main.select(self._main.stamps >= oldest_kept)
+            self._recent = self._recent.select(self._recent.stamps >= oldest_kept)
+
+    def entries(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rows ``[N, V]``, outputs ``[N, w]``, ok ``[N]``) of every entry, oldest first (on the CPU)."""
+        run = _merge(self._main, self._recent) if len(self._recent) else self._main
+        run = run.to(torch.device("cpu"))
+        order = torch.argsort(run.stamps)
+        rows = self.coder.rows(run.codes) if run.rows is None else run.rows
+        return rows[order], run.outputs[order], run.ok[order]
+
+    def without(self, codes: torch.Tensor) -> None:
+        """Drop the entries of these codes (before they are inserted anew, as dict.update replaces)."""
+        if len(self) == 0 or codes.shape[0] == 0:
+            return
+        self._on(codes.device)
+        known = torch.sort(codes).values
+        for name in ("_main", "_recent"):
+            run = getattr(self, name)
+            if len(run):
+                position = torch.searchsorted(known, run.codes).clamp(max=known.shape[0] - 1)
+                setattr(self, name, run.select(known[position] != run.codes))
+
