@@ -60,11 +60,19 @@ def test_a_low_precision_softmax_over_100_classes_is_accepted(dtype):
     probs = low_precision_softmax()
     if dtype == torch.bfloat16:
         assert (probs.double().sum(-1) - 1).abs().max() > 1e-3  # the float32 tolerance would reject it
-    for estimator in (bp.ISED(num_samples=20), bp.REINFORCE(num_samples=8), bp.ISED(num_samples=20, weights="importance")):
+    estimators = (bp.ISED(num_samples=20), bp.REINFORCE(num_samples=8), bp.estimator("ised-paper", num_samples=20))
+    for estimator in estimators:
         probs = low_precision_softmax()
         loss = bp.BlackBox(program, estimator, seed=0).loss(probs, probs, target=list(range(16)))
+        assert torch.isfinite(loss)
+        if dtype == torch.bfloat16:  # float16 cannot hold d loss / d p ~ 1/p of a rare drawn class (4.7e5 here)
+            loss.backward()
+            assert torch.isfinite(logits.grad).all()
+    for estimator in estimators:  # logits: the softmax runs in float32, every gradient stays finite
+        logits.grad = None
+        loss = bp.BlackBox(program, estimator, seed=0, from_logits=True).loss(logits, logits, target=list(range(16)))
         loss.backward()
-        assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+        assert torch.isfinite(loss) and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
     probs = low_precision_softmax().detach()
     with pytest.raises(ValueError, match=r"must sum to 1 .*found 1\.(49|50)"):
         bp.BlackBox(program)(probs * 1.5, probs)

@@ -101,6 +101,10 @@ class Beliefs:
         width = max(sizes)
         probs = torch.cat([torch.nn.functional.pad(b, (0, width - b.shape[2])) for b in blocks], dim=1)
         valid = torch.cat(valids, dim=1)
+        if probs.dtype in (torch.float16, torch.bfloat16):
+            # estimators work in float32 at least: p/q ratios and sums over k draws overflow half
+            # precision; the gradient flows back through the cast to the low-precision inputs
+            probs = probs.float()
         return Beliefs(
             probs=probs,
             log_probs=safe_log(probs),
@@ -187,7 +191,9 @@ def _one_input(
 def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
     if not logits.is_floating_point():
         raise TypeError(f"input {position}: logits must be a float tensor, got {logits.dtype}")
-    return torch.softmax(logits, dim=-1)
+    # in float32 at least: the gradient of a half-precision probability can exceed the dtype's range
+    # (d loss / d p ~ 1/p for a rare class an estimator drew), the gradient of its logit cannot
+    return torch.softmax(logits, dim=-1, dtype=torch.promote_types(logits.dtype, torch.float32))
 
 
 def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor) -> None:

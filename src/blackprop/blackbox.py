@@ -48,7 +48,9 @@ class BlackBox(torch.nn.Module):
         seed: the layer's own sampling: an int (one generator per device, seeded with it), a
             ``torch.Generator`` (used as is, on its device), or None (torch's global RNG).
         from_logits: the inputs are logits (softmax is applied over the last dimension), as in
-            ``torch.distributions.Categorical(logits=...)``; default False: probabilities.
+            ``torch.distributions.Categorical(logits=...)``; default False: probabilities. The softmax
+            runs in float32 at least: with a float16 network pass logits, since the gradient with
+            respect to a rare class's probability (about 1/p) can exceed float16's range.
 
     Inputs are probabilities (or logits), one tensor ``[batch, classes]`` per Discrete input and
     ``padded(probs, lengths)`` (or a ``(probs, lengths)`` pair) per Sequence input. ``target``
