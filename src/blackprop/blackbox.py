@@ -191,8 +191,9 @@ class BlackBox(torch.nn.Module):
         probable tuples that the program accepts (``blackprop.decoding.search_accepted``).
         """
         beliefs = self.beliefs(*inputs)
-        best = search_accepted(self.program, beliefs, search)
-        index = self.program.evaluate(best).tolist()
+        with self.program.outside_training():  # failed predictions are a score, not a broken program
+            best = search_accepted(self.program, beliefs, search)
+            index = self.program.evaluate(best).tolist()
         output = self.program.output
         if isinstance(output, Product):  # rows of component indices -> tuples (None if the call failed)
             return [output.decode(row) if any(i >= 0 for i in row) else None for row in index]
