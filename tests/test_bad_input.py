@@ -45,7 +45,7 @@ from blackprop.cli import main
 from blackprop.run import RunConfig, train
 from blackprop.run.interrupt import TrainingInterrupted
 from blackprop.run.spec import load_study
-from blackprop.tasks import Task, TaskData, carve, get_task, register, unregister
+from blackprop.tasks import TaskData, carve, get_task, register, unregister
 
 TINY = ["--epochs", "1", "--train-size", "32", "--valid-size", "16", "--test-size", "16", "--threads", "1", "--quiet"]
 digit = bp.Discrete(range(10))

@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"blackprop {args.command}: {error.filename or error}: no such file or folder", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as error:  # bench: finished runs are kept, the interrupted one has its checkpoint
+        detail = str(error) or "interrupted; the same command resumes (finished runs are kept)"
+        print(f"blackprop {args.command}: {detail}", file=sys.stderr)
+        return 130
 
 
 def llm_variant(task: str) -> str:
