@@ -259,7 +259,7 @@ def test_exact_too_large_names_the_size():
 
 
 def test_unknown_estimator_name():
-    with pytest.raises(ValueError, match="unknown estimator 'isd'; valid: .*ised"):
+    with pytest.raises(ValueError, match=r"unknown estimator 'isd' \(did you mean 'ised'\?\); valid: .*ised"):
         bp.estimator("isd")
 
 
