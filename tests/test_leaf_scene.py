@@ -174,10 +174,13 @@ def test_user_folders_are_loaded(tmp_path, monkeypatch):
             Image.new("RGB", (40, 50), (200, 10 * i, 0)).save(scene / f"crop{i}.jpg")
     monkeypatch.setenv("BLACKPROP_LEAF_DATA", str(tmp_path / "leaves"))
     monkeypatch.setenv("BLACKPROP_SCENE_DATA", str(tmp_path / "scenes"))
-    leaves = get_task("leaf-dt").data("train", 10)
+    with pytest.raises(ValueError, match=r"train split: 10 items asked for but there are 4 leaf photographs in .*; "
+                                         r"pass --train-size 4 or less"):  # never silently fewer than asked
+        get_task("leaf-dt").data("train", 10)
+    leaves = get_task("leaf-dt").data("train", 4)
     assert len(leaves) == 4 and leaves.pool.shape == (4, 3, 64, 64) and leaves.symbols is None
     assert sorted(leaves.labels) == sorted([SPECIES[0], SPECIES[1]] * 2)
-    scenes = get_task("scene").data("test", 5)
+    scenes = get_task("scene").data("test", 1)
     assert scenes.labels == ["kitchen"] and scenes.index.tolist() == [[0, 1, 2] + [-1] * 7]
     (tmp_path / "leaves" / "train" / "Not a species").mkdir()
     with pytest.raises(ValueError, match=re.escape("folder 'Not a species' is not a species")):

@@ -86,7 +86,16 @@ class Beliefs:
         valids: list[torch.Tensor] = []
         sizes: list[int] = []
         batch: int | None = None
+        device: torch.device | None = None
         for position, (space, value) in enumerate(zip(spaces, inputs, strict=True)):
+            here = _device_of(value)
+            if device is None:
+                device = here
+            elif here is not None and here != device:
+                raise ValueError(
+                    f"input {position}: on {here} but input 0 is on {device}; every input must be on one "
+                    f"device, e.g. move it with .to({str(device)!r})"
+                )
             probs, valid = _one_input(position, space, value, from_logits)
             if batch is None:
                 batch = probs.shape[0]
@@ -152,6 +161,15 @@ class Beliefs:
         return terms.masked_fill(tuples < 0, 0.0)
 
 
+def _device_of(value: Any) -> torch.device | None:
+    """The device of one input (a tensor, ``padded`` or a ``(probs, lengths)`` pair); None for other types."""
+    if isinstance(value, tuple) and len(value) == 2:
+        value = value[0]
+    if isinstance(value, Padded):
+        value = value.probs
+    return value.device if isinstance(value, torch.Tensor) else None
+
+
 def _one_input(
     position: int, space: Discrete | Sequence, value: Any, from_logits: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,7 +194,8 @@ def _one_input(
         valid = torch.arange(space.max_len, device=probs.device).unsqueeze(0) < value.lengths.unsqueeze(1)
     else:
         if not isinstance(value, torch.Tensor):
-            raise TypeError(f"input {position} ({space!r}): expected a tensor, got {type(value).__name__}")
+            raise TypeError(f"input {position} ({space!r}): expected a float tensor [batch, {space.size}], got "
+                            f"{type(value).__name__}; convert with torch.as_tensor(value, dtype=torch.float32)")
         if value.dim() != 2 or value.shape[1] != space.size:
             raise ValueError(
                 f"input {position} ({space!r}): probabilities must have shape [batch, {space.size}], "
@@ -191,6 +210,9 @@ def _one_input(
 def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
     if not logits.is_floating_point():
         raise TypeError(f"input {position}: logits must be a float tensor, got {logits.dtype}")
+    if logits.device.type != "meta" and not bool(torch.isfinite(logits.detach()).all()):
+        raise ValueError(f"input {position}: logits contain NaN or infinite values; check the network's outputs "
+                         "(e.g. lower the learning rate)")
     # in float32 at least: the gradient of a half-precision probability can exceed the dtype's range
     # (d loss / d p ~ 1/p for a rare class an estimator drew), the gradient of its logit cannot
     return torch.softmax(logits, dim=-1, dtype=torch.promote_types(logits.dtype, torch.float32))
@@ -198,7 +220,10 @@ def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
 
 def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor) -> None:
     if not probs.is_floating_point():
-        raise TypeError(f"input {position}: probabilities must be a float tensor, got {probs.dtype}")
+        raise TypeError(f"input {position}: probabilities must be a float tensor, got {probs.dtype}; convert with "
+                        ".float(), or apply softmax to the network's logits")
+    if probs.device.type == "meta":
+        raise ValueError(f"input {position}: a meta tensor holds no values; pass the network's real outputs")
     detached = probs.detach()
     if bool(torch.isnan(detached).any()):
         raise ValueError(f"input {position}: probabilities contain NaN; check the network's outputs")

@@ -24,7 +24,9 @@ program's state; a restored layer draws the same samples, so a custom loop resum
 
 from __future__ import annotations
 
-from numbers import Number
+from collections.abc import Mapping
+from collections.abc import Set as SetABC
+from numbers import Integral, Number
 from typing import Any, final
 
 import torch
@@ -74,12 +76,15 @@ class BlackBox(torch.nn.Module):
             raise TypeError(
                 f"BlackBox(program, estimator): expected an estimator such as bp.ISED(), got {estimator!r}"
             )
-        if seed is not None and not isinstance(seed, torch.Generator) and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise TypeError(
-                f"BlackBox(seed=...): expected an int, a torch.Generator or None, got {seed!r}; e.g. seed=0"
-            )
+        if seed is not None and not isinstance(seed, torch.Generator):
+            if isinstance(seed, bool) or not isinstance(seed, Integral):
+                raise TypeError(
+                    f"BlackBox(seed=...): expected an int, a torch.Generator or None, got {seed!r}; e.g. seed=0"
+                )
+            seed = int(seed)  # numpy integers as a plain int
+            if not -(2**63) <= seed < 2**64:
+                raise ValueError(f"BlackBox(seed=...): expected an int in -2**63..2**64-1 (torch.Generator's range), "
+                                 f"got {seed}; e.g. seed=0")
         if not isinstance(from_logits, bool):
             raise TypeError(f"BlackBox(from_logits=...): expected True or False, got {from_logits!r}")
         self.program = program
@@ -154,6 +159,16 @@ class BlackBox(torch.nn.Module):
 
     def encode_target(self, target: Any, batch_size: int) -> torch.Tensor:
         """Output-space indices of target values; raises naming a value outside the space."""
+        if target is None or isinstance(target, (Mapping, SetABC)):
+            raise TypeError(
+                f"target: expected the output values, one per example (a list or tensor), got {type(target).__name__}"
+                f" {target!r}; e.g. target=[3, 5] for a batch of two"
+            )
+        if isinstance(target, torch.Tensor) and target.dim() > 1 and not isinstance(self.program.output, Product):
+            raise ValueError(
+                f"target: expected one value per example, a tensor of shape [{batch_size}], got shape "
+                f"{list(target.shape)}; flatten it (target.view(-1)) if it holds one value per example"
+            )
         if _is_single_value(target):
             if batch_size != 1:
                 raise ValueError(
@@ -179,8 +194,9 @@ class BlackBox(torch.nn.Module):
         probable tuples that the program accepts (``blackprop.decoding.search_accepted``).
         """
         beliefs = self.beliefs(*inputs)
-        best = search_accepted(self.program, beliefs, search)
-        index = self.program.evaluate(best).tolist()
+        with self.program.outside_training():  # failed predictions are a score, not a broken program
+            best = search_accepted(self.program, beliefs, search)
+            index = self.program.evaluate(best).tolist()
         output = self.program.output
         if isinstance(output, Product):  # rows of component indices -> tuples (None if the call failed)
             return [output.decode(row) if any(i >= 0 for i in row) else None for row in index]

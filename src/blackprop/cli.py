@@ -37,9 +37,11 @@ def parse_settings(method: str, pairs: list[str]) -> dict[str, Any]:
     {'dedup': False, 'exploration': 0.1, 'normalize': 'l2'}
     """
     from .estimators import ESTIMATORS, parse_estimator_settings
+    from .settings import did_you_mean
 
     if method not in ESTIMATORS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
+        raise ValueError(f"--method: unknown method {method!r}{did_you_mean(method, ESTIMATORS)}; valid: "
+                         f"{', '.join(sorted(ESTIMATORS))}")
     try:
         return parse_estimator_settings(method, pairs)
     except (KeyError, TypeError, ValueError) as error:
@@ -124,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"blackprop {args.command}: {error.filename or error}: no such file or folder", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as error:  # bench: finished runs are kept, the interrupted one has its checkpoint
+        detail = str(error) or "interrupted; the same command resumes (finished runs are kept)"
+        print(f"blackprop {args.command}: {detail}", file=sys.stderr)
+        return 130
 
 
 def llm_variant(task: str) -> str:
@@ -131,7 +137,7 @@ def llm_variant(task: str) -> str:
     if task in LLM_VARIANTS.values():
         return task
     if task not in LLM_VARIANTS:
-        raise SystemExit(f"--llm: task {task!r} has no language-model program; tasks with one: "
+        raise ValueError(f"--llm: task {task!r} has no language-model program; tasks with one: "
                          f"{', '.join(sorted(LLM_VARIANTS))}")
     return LLM_VARIANTS[task]
 
@@ -152,10 +158,14 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
 
     if getattr(args, "llm", False):
         task = llm_variant(task)
+    settings = parse_settings(method, args.set)
+    if args.num_samples is not None and "num_samples" in settings:
+        raise ValueError(f"-k/--num-samples {args.num_samples} and --set num_samples={settings['num_samples']} "
+                         "both give k; give one of them")
     return RunConfig(
         task=task, method=method, seed=seed, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
         batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
-        valid_size=args.valid_size, test_size=args.test_size, estimator_settings=parse_settings(method, args.set),
+        valid_size=args.valid_size, test_size=args.test_size, estimator_settings=settings,
         threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
         progress=not args.quiet, executor=args.executor, search=args.search,
     )
@@ -169,6 +179,7 @@ def _command(args: argparse.Namespace) -> str:
 def _train(args: argparse.Namespace) -> int:
     from .data.mnist import DataUnavailable
     from .run.grid import epoch_writer
+    from .run.interrupt import TrainingInterrupted
     from .run.train import train
 
     try:
@@ -205,6 +216,14 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError, DataUnavailable, FloatingPointError) as error:
         print(f"blackprop train: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stopped:
+        print(f"blackprop train: {stopped}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+        kept = f"; the last checkpoint, {args.checkpoint}, resumes it" if args.checkpoint and Path(
+            args.checkpoint).exists() else "; nothing was saved (pass --checkpoint PATH to keep the finished epochs)"
+        print(f"blackprop train: interrupted{kept}", file=sys.stderr)
+        return 130
     result["command"] = _command(args)
     print(f"{result['task']} {result['method']} seed {result['seed']}: valid accuracy {result['valid_accuracy']:.4f}, "
           f"test accuracy {result['test_accuracy']:.4f} after {result['epochs']} epochs ({result['seconds']:.1f}s "
@@ -259,6 +278,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.study:
         try:
             study = load_study(Path(args.study))
+            if not study.grids:
+                raise ValueError(f"{study.folder / 'spec.toml'}: no [[grid]] section, so nothing to run; add one "
+                                 "(see blackprop.run.spec)")
             run_grid(list(study.configs()), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
                      workers=args.workers, cluster=args.cluster)
         except (ValueError, RuntimeError) as error:
@@ -288,7 +310,7 @@ def _report(args: argparse.Namespace) -> int:
     first = Path(args.targets[0])
     if len(args.targets) == 1 and first.is_dir():
         try:
-            out = write_study_report(load_study(first), Path(args.out) if args.out else None, not args.no_plots)
+            out = write_study_report(load_study(first, check_runs=False), Path(args.out) if args.out else None, not args.no_plots)
         except ValueError as error:
             print(f"blackprop report: {error}", file=sys.stderr)
             return 2
@@ -298,13 +320,17 @@ def _report(args: argparse.Namespace) -> int:
     if missing:
         print(f"blackprop report: {missing[0]}: no such file (give a study folder or results files)", file=sys.stderr)
         return 2
-    if args.out is None:
-        with tempfile.TemporaryDirectory() as folder:
-            out = write_files_report([Path(t) for t in args.targets], Path(folder) / "report.md", None)
-            print(out.read_text(), end="")
-        return 0
-    out = Path(args.out)
-    write_files_report([Path(t) for t in args.targets], out, None if args.no_plots else out.parent / "plots")
+    try:
+        if args.out is None:
+            with tempfile.TemporaryDirectory() as folder:
+                out = write_files_report([Path(t) for t in args.targets], Path(folder) / "report.md", None)
+                print(out.read_text(), end="")
+            return 0
+        out = Path(args.out)
+        write_files_report([Path(t) for t in args.targets], out, None if args.no_plots else out.parent / "plots")
+    except ValueError as error:
+        print(f"blackprop report: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import types
 import typing
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["SettingError", "coerce", "describe", "split_assignments"]
+__all__ = ["SettingError", "coerce", "describe", "did_you_mean", "split_assignments"]
 
 TRUE = ("true", "yes", "on", "1")
 FALSE = ("false", "no", "off", "0")
@@ -96,6 +97,22 @@ def split_assignments(items: Iterable[str]) -> dict[str, str]:
             raise SettingError(f"setting {key!r} given twice ({settings[key]!r} and {value!r}); give it once")
         settings[key] = value.strip()
     return settings
+
+
+def did_you_mean(name: object, valid: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest valid name (case, spacing, _ for - ignored), else ``""``.
+
+    >>> did_you_mean("ISED", ["ised", "exact"]), did_you_mean("zzz", ["ised"])
+    (" (did you mean 'ised'?)", '')
+    """
+    if not isinstance(name, str):
+        return ""
+    folded = {v.lower().replace("_", "-").replace(" ", ""): v for v in valid}
+    key = name.strip().lower().replace("_", "-").replace(" ", "").replace("-plus", "+")
+    if key in folded:
+        return f" (did you mean {folded[key]!r}?)"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
 
 
 def _parse(text: str, kind: Any, field: str) -> Any:

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable, Iterator
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any, final
@@ -42,6 +42,10 @@ class Discrete:
     is_open = False
 
     def __init__(self, values: Iterable[Hashable]):
+        if not isinstance(values, Iterable):
+            hint = f"; did you mean Discrete(range({values}))?" if isinstance(values, int) else ""
+            raise TypeError(f"Discrete(values): expected an iterable of symbols, got {type(values).__name__} "
+                            f"{values!r}{hint}")
         self.values: tuple[Any, ...] = tuple(values)
         if not self.values:
             raise ValueError("Discrete(values): values is empty; give at least one symbol, e.g. Discrete(range(10))")
@@ -70,7 +74,7 @@ class Discrete:
     def __contains__(self, value: object) -> bool:
         try:
             return _key(value) in self._index
-        except TypeError:
+        except (TypeError, OutputSpaceError):
             return False
 
     def index(self, value: Any) -> int:
@@ -118,7 +122,10 @@ class Open:
         return f"Open(size={self.size})"
 
     def __contains__(self, value: object) -> bool:
-        return self._canon(value) in self._index
+        try:
+            return self._canon(value) in self._index
+        except (TypeError, OutputSpaceError):
+            return False
 
     def _canon(self, value: Any) -> Any:
         return _key(self.canonical(value) if self.canonical is not None else value)
@@ -145,7 +152,7 @@ class Sequence:
     def __init__(self, element: Discrete, max_len: int):
         if not isinstance(element, Discrete):
             raise TypeError(f"Sequence(element, max_len): element must be a Discrete space, got {element!r}")
-        if not isinstance(max_len, int) or max_len < 1:
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
             raise ValueError(f"Sequence(element, max_len): max_len must be an int >= 1, got {max_len!r}")
         self.element = element
         self.max_len = max_len
@@ -190,7 +197,12 @@ def padded(probs: torch.Tensor, lengths: Any = None, mask: Any = None) -> Padded
             raise ValueError("padded: mask must be True on a prefix of each row (valid positions first)")
     elif lengths is None:
         lengths = torch.full((batch,), max_len, dtype=torch.long, device=probs.device)
-    lengths = torch.as_tensor(lengths, dtype=torch.long, device=probs.device)
+    lengths = torch.as_tensor(lengths, device=probs.device)
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        if lengths.dtype == torch.bool or not bool((lengths == lengths.round()).all()):
+            raise TypeError(f"padded: lengths must be whole numbers (valid positions per row), got "
+                            f"{lengths.tolist()}; for a [batch, max_len] bool mask pass mask=...")
+    lengths = lengths.long()
     if lengths.shape != (batch,):
         raise ValueError(f"padded: lengths must have shape ({batch},), got {tuple(lengths.shape)}")
     if bool(((lengths < 0) | (lengths > max_len)).any()):
@@ -199,7 +211,16 @@ def padded(probs: torch.Tensor, lengths: Any = None, mask: Any = None) -> Padded
 
 
 def _key(value: Any) -> Any:
-    """Hashable identity of a symbol; floats that are whole numbers equal their int (3.0 == 3)."""
+    """Hashable identity of a symbol; floats that are whole numbers equal their int (3.0 == 3).
+
+    A generator, coroutine or other iterator is not a symbol (it hashes by identity, so every call
+    would look new): ``OutputSpaceError``.
+    """
+    if isinstance(value, (Iterator, Coroutine, AsyncIterator)):
+        raise OutputSpaceError(
+            f"value {value!r} is a {type(value).__name__}, not a symbol; return the value itself (did the "
+            "program use yield, async def or return an iterator? e.g. return list(...) or next(...))"
+        )
     if isinstance(value, torch.Tensor):
         value = value.item() if value.numel() == 1 else tuple(value.tolist())
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from ..settings import coerce, split_assignments
+from ..settings import coerce, did_you_mean, split_assignments
 from ._base import Estimator, field_types
 from .anesi import ANeSI
 from .exact import Exact, TooLargeToEnumerate
@@ -65,8 +65,10 @@ register(ISED, "ised-paper")
 def _lookup(name: str) -> type[Estimator]:
     try:
         return ESTIMATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown estimator {name!r}; valid: {', '.join(sorted(ESTIMATORS))}") from None
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown estimator {name!r}{did_you_mean(name, ESTIMATORS)}; valid: "
+                         f"{', '.join(sorted(ESTIMATORS))}") from None
+
 
 
 def _check_known(name: str, cls: type[Estimator], settings: Iterable[str]) -> None:

@@ -22,6 +22,7 @@ with the network.
 
 from __future__ import annotations
 
+import math
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -102,6 +103,8 @@ class Estimator(ABC):
         for f in fields(self):
             label = f"{owner}({f.name}=...)"
             value = coerce(getattr(self, f.name), kinds[f.name], field=label)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingError(f"{label}: must be a finite number, got {value!r}")
             object.__setattr__(self, f.name, value)
             constraint = f.metadata.get("constraint")
             if constraint is not None and value is not None and not constraint.test(value):

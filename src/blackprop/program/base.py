@@ -42,8 +42,9 @@ import math
 import pickle
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Sequence as SequenceABC
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, final
 
@@ -287,9 +288,21 @@ class BaseProgram(ABC):
                 stacklevel=5,
             )
 
+    @contextmanager
+    def outside_training(self) -> Iterator[None]:
+        """``evaluate`` calls made inside (prediction, accuracy) neither count towards nor reset the
+        ``max_failed_batches`` streak: an untrained network whose most likely symbols all fail is a
+        score of 0, not a broken program."""
+        self._streak_paused = getattr(self, "_streak_paused", 0) + 1
+        try:
+            yield
+        finally:
+            self._streak_paused -= 1
+
     def _end_batch(self, count: int, succeeded: int) -> None:
         """Track consecutive all-failed ``evaluate`` calls; raise at ``max_failed_batches``."""
-        if count == 0:
+        paused: int = getattr(self, "_streak_paused", 0)
+        if count == 0 or paused:
             return
         if succeeded:
             self._failed_streak, self._streak_queries = 0, 0

@@ -21,6 +21,7 @@ from typing import Any, final
 import torch
 
 from ..estimators import ESTIMATORS, estimator
+from ..settings import did_you_mean
 from ..tasks import Task
 
 __all__ = ["LR_SCHEDULES", "RunConfig", "differences", "epoch_lr", "identity", "make_estimator", "pick_device",
@@ -80,7 +81,8 @@ class RunConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.method not in ESTIMATORS:
-            raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(sorted(ESTIMATORS))}")
+            raise ValueError(f"unknown method {self.method!r}{did_you_mean(self.method, ESTIMATORS)}; valid: "
+                             f"{', '.join(sorted(ESTIMATORS))}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ValueError(f"threads must be an int >= 1 (or None for torch's default), got {self.threads!r}")

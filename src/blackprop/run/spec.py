@@ -119,8 +119,21 @@ def indecater_samples(method: str, budget: int, n: int) -> int:
     return max(1, budget // (10 * n)) if method in SWEEPING else budget
 
 
-def load_study(folder: Path) -> Study:
-    """Read ``folder/spec.toml``; a ValueError names the file and the bad entry."""
+#: the keys each part of a spec may hold; any other key is refused, naming the file and where it is
+TOP_KEYS = ("title", "notes", "grid", "table")
+GRID_KEYS = ("name", "tasks", "methods", "seeds", "recipe", "settings", "override", "exclude")
+OVERRIDE_KEYS = ("tasks", "methods", "recipe", "settings")
+EXCLUDE_KEYS = ("tasks", "methods")
+TABLE_KEYS = ("kind", "title", "where", "plots")
+METHOD_KEYS = ("method", "settings")
+
+
+def load_study(folder: Path, *, check_runs: bool = True) -> Study:
+    """Read ``folder/spec.toml``; a ValueError names the file, the entry and the bad key or value.
+
+    ``check_runs``: also resolve every run of every grid (task, method, recipe, estimator settings),
+    so a mistake anywhere in the spec stops ``bench`` before its first run trains.
+    """
     spec = folder / "spec.toml"
     if not spec.is_file():
         raise ValueError(f"{folder} is not a study folder: {spec} is missing; a study is a folder holding "
@@ -129,20 +142,78 @@ def load_study(folder: Path) -> Study:
         data = tomllib.loads(spec.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{spec}: not valid TOML ({error})") from None
-    grids = tuple(_grid(spec, i, g) for i, g in enumerate(data.get("grid", [])))
-    notes = folder / data.get("notes", "notes.md")
-    return Study(folder=folder, title=str(data.get("title", folder.name)), grids=grids,
-                 tables=tuple(data.get("table", [{"kind": "accuracy"}])), notes=notes if notes.is_file() else None)
+    except UnicodeDecodeError:
+        raise ValueError(f"{spec}: not valid TOML (not UTF-8 text)") from None
+    _known_keys(spec, "the top level", data, TOP_KEYS)
+    grids_data = _tables(spec, "grid", data.get("grid", []), "[[grid]]")
+    tables = _tables(spec, "table", data.get("table", [{"kind": "accuracy"}]), "[[table]]")
+    for i, table in enumerate(tables):
+        _known_keys(spec, f"table {i + 1}", table, TABLE_KEYS)
+    notes = folder / str(data.get("notes", "notes.md"))
+    study = Study(folder=folder, title=str(data.get("title", folder.name)),
+                  grids=tuple(_grid(spec, i, g) for i, g in enumerate(grids_data)),
+                  tables=tuple(tables), notes=notes if notes.is_file() else None)
+    if check_runs:
+        for grid in study.grids:
+            try:
+                configs = grid.configs()
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"{spec}: grid {grid.name!r}: {error}") from None
+            for config in configs:
+                _check_run(spec, grid.name, config)
+    return study
+
+
+def _known_keys(spec: Path, where: str, data: dict[str, Any], valid: tuple[str, ...]) -> None:
+    from ..settings import did_you_mean
+
+    unknown = [k for k in data if k not in valid]
+    if unknown:
+        raise ValueError(f"{spec}: {where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], valid)}; "
+                         f"valid keys: {', '.join(valid)}")
+
+
+def _tables(spec: Path, key: str, value: Any, form: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{spec}: {key} must be a list of tables ({form} sections), got {value!r}")
+    return value
+
+
+def _check_run(spec: Path, grid: str, config: RunConfig) -> None:
+    """Resolve one run as ``train`` would (task, defaults, method, settings); a ValueError names where."""
+    from ..tasks import get_task
+
+    where = f"{spec}: grid {grid!r}, task {config.task!r}, method {config.method!r}"
+    try:
+        config.resolved(get_task(config.task)).validate()
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def _grid(spec: Path, index: int, data: dict[str, Any]) -> Grid:
     from ..tasks import MNIST_R
 
     where = f"{spec}: grid {data.get('name', index)!r}"
+    _known_keys(spec, f"grid {data.get('name', index)!r}", data, GRID_KEYS)
     for key in ("tasks", "methods"):
         if not isinstance(data.get(key), list) or not data[key]:
             raise ValueError(f"{where}: {key} must be a non-empty list, got {data.get(key)!r}")
-    for part in [data.get("recipe", {})] + [o.get("recipe", {}) for o in data.get("override", [])]:
+    if not all(isinstance(t, str) for t in data["tasks"]):
+        raise ValueError(f"{where}: tasks must be a list of task names, got {data['tasks']!r}")
+    for key in ("recipe", "settings"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ValueError(f"{where}: {key} must be a table ({key} = {{...}}), got {data[key]!r}")
+    overrides = _tables(spec, f"grid {data.get('name', index)!r}: override", data.get("override", []),
+                        "[[grid.override]]")
+    excludes = _tables(spec, f"grid {data.get('name', index)!r}: exclude", data.get("exclude", []),
+                       "[[grid.exclude]]")
+    for kind, rules, valid in (("override", overrides, OVERRIDE_KEYS), ("exclude", excludes, EXCLUDE_KEYS)):
+        for i, rule in enumerate(rules):
+            _known_keys(spec, f"grid {data.get('name', index)!r}: {kind} {i + 1}", rule, valid)
+            for key in ("recipe", "settings"):
+                if not isinstance(rule.get(key, {}), dict):
+                    raise ValueError(f"{where}: {kind} {i + 1}: {key} must be a table, got {rule[key]!r}")
+    for part in [data.get("recipe", {})] + [o.get("recipe", {}) for o in overrides]:
         unknown = sorted(set(part) - set(RECIPE_FIELDS))
         if unknown:
             raise ValueError(f"{where}: unknown recipe field(s) {', '.join(unknown)}; valid: {', '.join(RECIPE_FIELDS)}")
@@ -150,15 +221,15 @@ def _grid(spec: Path, index: int, data: dict[str, Any]) -> Grid:
     for m in data["methods"]:
         if isinstance(m, str):
             methods.append((m, {}))
-        elif isinstance(m, dict) and isinstance(m.get("method"), str):
+        elif isinstance(m, dict) and isinstance(m.get("method"), str) and isinstance(m.get("settings", {}), dict):
+            _known_keys(spec, f"grid {data.get('name', index)!r}: method {m['method']!r}", m, METHOD_KEYS)
             methods.append((m["method"], dict(m.get("settings", {}))))
         else:
             raise ValueError(f"{where}: a method is a name or {{method = NAME, settings = {{...}}}}, got {m!r}")
     tasks = tuple(t for name in data["tasks"] for t in (MNIST_R if name == "mnist-r" else [name]))
     seeds = data.get("seeds", [0])
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"{where}: seeds must be a list of ints, got {seeds!r}")
     return Grid(name=str(data.get("name", f"grid{index}")), tasks=tasks, methods=tuple(methods), seeds=tuple(seeds),
                 recipe=dict(data.get("recipe", {})), settings=dict(data.get("settings", {})),
-                overrides=tuple(data.get("override", [])), excludes=tuple(data.get("exclude", [])))
-
+                overrides=tuple(overrides), excludes=tuple(excludes))

@@ -8,13 +8,16 @@ Each epoch trains on the training split and reports accuracy on the validation s
 epoch. Accuracy is the same for every method: each example's most likely symbols go through the
 program and the output is compared with the label. With ``checkpoint`` set, the state after each
 epoch is saved atomically and a re-run resumes from it, ending with the same metrics as an
-uninterrupted run (``blackprop.run.checkpoint``).
+uninterrupted run (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
+saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,7 @@ from ..spaces import OutputSpaceError
 from ..tasks import TaskData, get_task
 from . import checkpoint as ckpt
 from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device
+from .interrupt import TrainingInterrupted, deferred_interrupt
 
 __all__ = ["evaluate", "git_commit", "train"]
 
@@ -58,6 +62,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     history: list[dict[str, Any]] = []
     start_epoch, elapsed = 0, 0.0
     path = Path(config.checkpoint) if config.checkpoint else None
+    partial: dict[str, Any] | None = None  # set when a Ctrl-C stopped the saved run within an epoch
     if path and path.exists():
         state = ckpt.load(path)
         ckpt.check_resumable(path, state, identity(config), device.type)
@@ -72,52 +77,69 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         if (gen := layer.generator(device)) is not None and state.get("layer_rng") is not None:
             gen.set_state(state["layer_rng"])
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
+        partial = state.get("partial")
 
-    # --- the epochs -------------------------------------------------------------------------------
-    for epoch in range(start_epoch, config.epochs):
-        began = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = epoch_lr(config.lr, config.lr_schedule or "constant", epoch, config.epochs)
-        model.train()
-        batches = torch.randperm(len(train_data), generator=shuffle).split(config.batch_size)
-        total_loss, queries_before = 0.0, program.stats.queries
-        name = f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}"
-        bar = tqdm(batches, desc=name, disable=not (config.progress and sys.stderr.isatty()), leave=False)
-        for step, rows in enumerate(bar, start=1):
-            images = train_data.images(rows).to(device)
-            try:
-                loss = layer.loss(*model(images), target=train_data.label_values(rows))
-            except ValueError as error:  # e.g. NaN probabilities from a diverged network
-                raise FloatingPointError(f"{name}, step {step}/{len(batches)}: {error}") from error
-            if not torch.isfinite(loss):  # before the step, so the weights (and the last checkpoint) stay sane
-                raise FloatingPointError(f"{name}, step {step}/{len(batches)}: loss became {loss.item()}; lower "
-                                         "lr (the last checkpoint holds the weights before this epoch)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += float(loss.detach())
-        elapsed += time.perf_counter() - began
-        train_queries = program.stats.queries - queries_before  # the estimator's tuples, not evaluation's
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total_loss / len(batches),
-            **evaluate(model, layer, valid_data, device, prefix="valid", search=config.search),
-            "seconds": round(elapsed, 3),
-            "program_calls": program.stats.calls,
-            "train_queries": train_queries,
+    def snapshot(epochs_done: int, epoch_shuffle: torch.Tensor, within: dict[str, Any] | None) -> dict[str, Any]:
+        """The run's whole state: after ``epochs_done`` epochs, plus ``within`` the next one's steps."""
+        return {
+            "config": identity(config), "epoch": epochs_done, "elapsed": elapsed, "history": history,
+            "model": model.state_dict(), "layer": layer.state_dict(), "optimizer": optimizer.state_dict(),
+            "shuffle": epoch_shuffle, "torch_rng": torch.get_rng_state(), "device_type": device.type,
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+            "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
+            "program": program.state_dict(), "partial": within,
         }
-        history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        if path:
-            ckpt.save(path, {
-                "config": identity(config), "epoch": epoch + 1, "elapsed": elapsed, "history": history,
-                "model": model.state_dict(), "layer": layer.state_dict(), "optimizer": optimizer.state_dict(),
-                "shuffle": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "device_type": device.type,
-                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
-                "program": program.state_dict(),
-            })
+
+    # --- the epochs (a first Ctrl-C stops at the next step with a resumable checkpoint) ------------
+    with deferred_interrupt() as stop:
+        for epoch in range(start_epoch, config.epochs):
+            began = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = epoch_lr(config.lr, config.lr_schedule or "constant", epoch, config.epochs)
+            model.train()
+            epoch_shuffle = shuffle.get_state()
+            batches = torch.randperm(len(train_data), generator=shuffle).split(config.batch_size)
+            total_loss, queries_before, done = 0.0, program.stats.queries, 0
+            if partial is not None:  # resume within the epoch: its first steps are already trained
+                total_loss, queries_before, done = partial["loss"], partial["queries_before"], partial["step"]
+                partial = None
+            name = f"{task.name} {config.method} epoch {epoch + 1}/{config.epochs}"
+            bar = tqdm(batches[done:], desc=name, disable=not (config.progress and sys.stderr.isatty()), leave=False)
+            for step, rows in enumerate(bar, start=done + 1):
+                images = train_data.images(rows).to(device)
+                try:
+                    loss = layer.loss(*model(images), target=train_data.label_values(rows))
+                except ValueError as error:  # e.g. NaN probabilities from a diverged network
+                    raise FloatingPointError(f"{name}, step {step}/{len(batches)}: {error}") from error
+                if not torch.isfinite(loss):  # before the step, so the weights (and the last checkpoint) stay sane
+                    raise FloatingPointError(f"{name}, step {step}/{len(batches)}: loss became {loss.item()}; lower "
+                                             "lr (the last checkpoint holds the weights before this epoch)")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += float(loss.detach())
+                if stop.requested and step < len(batches):
+                    elapsed += time.perf_counter() - began
+                    within = {"step": step, "loss": total_loss, "queries_before": queries_before}
+                    saved = _save_to(path, snapshot(epoch, epoch_shuffle, within))
+                    raise TrainingInterrupted(_resume_hint(saved, path, f"{name}, step {step}/{len(batches)}"))
+            elapsed += time.perf_counter() - began
+            train_queries = program.stats.queries - queries_before  # the estimator's tuples, not evaluation's
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": total_loss / len(batches),
+                **evaluate(model, layer, valid_data, device, prefix="valid", search=config.search),
+                "seconds": round(elapsed, 3),
+                "program_calls": program.stats.calls,
+                "train_queries": train_queries,
+            }
+            history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            if path or (stop.requested and epoch + 1 < config.epochs):
+                saved = _save_to(path, snapshot(epoch + 1, shuffle.get_state(), None))
+                if stop.requested and epoch + 1 < config.epochs:
+                    raise TrainingInterrupted(_resume_hint(saved, path, f"after {name}"))
 
     # --- the test set, once -------------------------------------------------------------------------
     test_data = task.data("test", config.test_size)
@@ -190,6 +212,21 @@ def _same(space: Any, predicted: Any, label: Any) -> bool:
         return bool(space.index(predicted) == space.index(label))
     except OutputSpaceError:
         return False
+
+
+def _save_to(path: Path | None, state: dict[str, Any]) -> Path:
+    """Save a checkpoint at ``path``, or (a run without one, stopped by Ctrl-C) at a new temporary file."""
+    if path is None:
+        handle, name = tempfile.mkstemp(prefix="blackprop-interrupted-", suffix=".pt")
+        os.close(handle)
+        path = Path(name)
+    ckpt.save(path, state)
+    return path
+
+
+def _resume_hint(saved: Path, path: Path | None, where: str) -> str:
+    again = "the same command" if path is not None else f"the same command with --checkpoint {saved}"
+    return f"interrupted ({where}); the run is saved in {saved}: {again} resumes it where it stopped"
 
 
 def git_commit() -> str | None:

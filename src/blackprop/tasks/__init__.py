@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib
 import re
 
+from ..settings import did_you_mean
 from ._base import SPLITS, Defaults, Task, TaskData, carve, task_seed
 from .hwf import hwf_task
 from .leaf import leaf_tasks
@@ -81,9 +82,12 @@ def get_task(name: str) -> Task:
         return sum_n_task(int(match.group(1)))
     if ":" in name:
         return _import_task(name)
+    hint = did_you_mean(name, [*task_names(), "sum2"]) if isinstance(name, str) else ""
+    if name == "mnist-r":
+        hint = " ('mnist-r' names the 11 MNIST-R tasks for bench --tasks; train one of them)"
     raise ValueError(
-        f"unknown task {name!r}; valid: {', '.join(task_names())}, sum<n> for any n, or 'module:attribute' naming "
-        "your own Task"
+        f"unknown task {name!r}{hint}; valid: {', '.join(task_names())}, sum<n> for any n, or 'module:attribute' "
+        "naming your own Task"
     )
 
 
@@ -101,7 +105,15 @@ def _import_task(spec: str) -> Task:
         if not hasattr(target, part):
             raise ValueError(f"task {spec!r}: module {module_name!r} has no attribute {attribute!r}")
         target = getattr(target, part)
-    task = target() if callable(target) and not isinstance(target, Task) else target
+    if callable(target) and not isinstance(target, Task):
+        try:
+            task = target()
+        except Exception as error:  # noqa: BLE001 - a user's factory: say which one failed and how
+            raise ValueError(f"task {spec!r}: calling {attribute}() to build the task failed ({type(error).__name__}: "
+                             f"{error}); the attribute must be a Task or a function of no argument returning one"
+                             ) from None
+    else:
+        task = target
     if not isinstance(task, Task):
         raise ValueError(f"task {spec!r}: expected a blackprop.tasks.Task or a function returning one, got "
                          f"{type(task).__name__}")

@@ -107,9 +107,15 @@ class Task:
         seed = task_seed(self.name, split, self.data_seed)
         if split == "valid" and _takes_train_keywords(self.load_data):
             train = self.defaults.train_size if train_size is None else train_size
-            return self.load_data(split, size, seed, train_size=train,
+            data = self.load_data(split, size, seed, train_size=train,
                                   train_seed=task_seed(self.name, "train", self.data_seed))
-        return self.load_data(split, size, seed)
+        else:
+            data = self.load_data(split, size, seed)
+        if isinstance(data, TaskData) and len(data) != size:  # a run would record a size it did not use
+            flag = f"--{split}-size"
+            raise ValueError(f"{self.name}: {size} {split} examples were asked for but the data gives {len(data)}; "
+                             f"pass {flag} {len(data)} or less")
+        return data
 
 
 def _takes_train_keywords(fn: Callable[..., Any]) -> bool:
@@ -128,6 +134,9 @@ def carve(split: str, size: int, seed: int, available: int, train_size: int, tra
     import numpy as np
 
     if split != "valid":
+        if size > available:
+            raise ValueError(f"{split} split: {size} items asked for but there are {available} {what}; pass "
+                             f"--{split}-size {available} or less")
         return np.random.default_rng(seed).permutation(available)[:size]
     if train_size + size > available:
         raise ValueError(

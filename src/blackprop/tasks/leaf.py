@@ -130,8 +130,7 @@ def make_llm_leaf_program() -> Program:
     """``leaf-llm``'s program: a chat model over (margin, shape, texture), configured from the environment."""
     from ..llm import ChatClient, first_mention, llm_program
 
-    budget = os.environ.get("BLACKPROP_LLM_BUDGET")
-    client = ChatClient(budget=int(budget) if budget else None)
+    client = ChatClient()  # reads BLACKPROP_LLM_BUDGET itself, refusing a bad value by name
     return llm_program(client, inputs=(MARGIN, SHAPE, TEXTURE), output=SPECIES_SPACE, prompt=leaf_prompt,
                        parse=first_mention(SPECIES), system=LEAF_SYSTEM, name="leaf-llm")
 

@@ -117,8 +117,7 @@ def make_embedding_program() -> Program:
 def make_llm_program() -> Program:
     from ..llm import ChatClient, first_mention, llm_program
 
-    budget = os.environ.get("BLACKPROP_LLM_BUDGET")
-    client = ChatClient(budget=int(budget) if budget else None)
+    client = ChatClient()  # reads BLACKPROP_LLM_BUDGET itself, refusing a bad value by name
     return llm_program(client, inputs=(OBJECT_LIST,), output=ROOM, prompt=scene_prompt,
                        parse=first_mention(ROOMS, ROOM_ALIASES), system=SCENE_SYSTEM, name="scene-llm")
 
