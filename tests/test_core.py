@@ -27,7 +27,7 @@ def test_worked_example_add_mult():
     tuples = torch.tensor([[[1, 2], [1, 0], [2, 1]]])
     outputs = program.evaluate(tuples)
     assert outputs.tolist() == [[3, 1, 3]]
-    w = bp.ISED(normalize="none").summarise(program, beliefs, tuples, outputs).exp()
+    w = bp.ISED(weights="probability", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
     assert w[0, 3].item() == pytest.approx(0.45)
     assert w[0, 1].item() == pytest.approx(0.12)
     assert w[0, [0, 2, 4]].tolist() == [0.0, 0.0, 0.0]
@@ -38,9 +38,9 @@ def test_worked_example_other_semirings():
     beliefs = Beliefs.from_inputs(program.inputs, (P_A, P_B))
     tuples = torch.tensor([[[1, 2], [1, 0], [2, 1]]])
     outputs = program.evaluate(tuples)
-    min_max = bp.ISED(semiring="min-max", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
+    min_max = bp.ISED(weights="probability", semiring="min-max", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
     assert min_max[0, 3].item() == pytest.approx(max(min(0.6, 0.7), min(0.3, 0.1)))
-    max_mult = bp.ISED(semiring="max-mult", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
+    max_mult = bp.ISED(weights="probability", semiring="max-mult", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
     assert max_mult[0, 3].item() == pytest.approx(0.42)
 
 
@@ -51,7 +51,7 @@ def test_exact_on_worked_example():
 
 def test_ised_with_dedup_and_full_coverage_equals_exact():
     program = add3()
-    ised = bp.BlackBox(program, bp.ISED(num_samples=2000, dedup=True, normalize="none"), seed=0)
+    ised = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=2000, dedup=True, normalize="none"), seed=0)
     g = torch.Generator().manual_seed(0)  # not the global RNG: the result must not depend on the tests run before
     p_a = torch.softmax(torch.randn(5, 3, generator=g), -1)
     p_b = torch.softmax(torch.randn(5, 3, generator=g), -1)
@@ -65,8 +65,8 @@ def test_normalisations():
     beliefs = Beliefs.from_inputs(program.inputs, (P_A, P_B))
     tuples = torch.tensor([[[1, 2], [1, 0], [2, 1]]])
     outputs = program.evaluate(tuples)
-    l1 = bp.ISED(normalize="l1").summarise(program, beliefs, tuples, outputs).exp()
-    l2 = bp.ISED(normalize="l2").summarise(program, beliefs, tuples, outputs).exp()
+    l1 = bp.ISED(weights="probability", normalize="l1").summarise(program, beliefs, tuples, outputs).exp()
+    l2 = bp.ISED(weights="probability", normalize="l2").summarise(program, beliefs, tuples, outputs).exp()
     assert l1.sum().item() == pytest.approx(1.0)
     assert l1[0, 3].item() == pytest.approx(0.45 / 0.57)
     assert l2.pow(2).sum().item() == pytest.approx(1.0)
@@ -78,14 +78,14 @@ def test_multiplicity_counts_duplicates_and_dedup_does_not():
     beliefs = Beliefs.from_inputs(program.inputs, (P_A, P_B))
     tuples = torch.tensor([[[1, 2], [1, 2], [2, 1]]])
     outputs = program.evaluate(tuples)
-    counted = bp.ISED(normalize="none").summarise(program, beliefs, tuples, outputs).exp()
+    counted = bp.ISED(weights="probability", normalize="none").summarise(program, beliefs, tuples, outputs).exp()
     assert counted[0, 3].item() == pytest.approx(min(1.0, 0.42 * 2 + 0.03))
     from blackprop.estimators.ised import first_occurrences
 
     assert first_occurrences(tuples).tolist() == [[True, False, True]]
 
 
-@pytest.mark.parametrize("estimator", [bp.ISED(num_samples=50), bp.Exact()], ids=["ised", "exact"])
+@pytest.mark.parametrize("estimator", [bp.ISED(weights="probability", num_samples=50), bp.Exact()], ids=["ised", "exact"])
 def test_gradients_reach_only_the_network(estimator):
     torch.manual_seed(0)
     network = torch.nn.Linear(4, 3)
@@ -110,9 +110,9 @@ def test_cache_on_and_off_give_equal_results():
 
         return fn
 
-    on = bp.BlackBox(bp.Program(counted("on"), (DIGIT3, DIGIT3), bp.Discrete(range(5))), bp.ISED(num_samples=40), seed=3)
+    on = bp.BlackBox(bp.Program(counted("on"), (DIGIT3, DIGIT3), bp.Discrete(range(5))), bp.ISED(weights="probability", num_samples=40), seed=3)
     off = bp.BlackBox(
-        bp.Program(counted("off"), (DIGIT3, DIGIT3), bp.Discrete(range(5)), cache=False), bp.ISED(num_samples=40), seed=3
+        bp.Program(counted("off"), (DIGIT3, DIGIT3), bp.Discrete(range(5)), cache=False), bp.ISED(weights="probability", num_samples=40), seed=3
     )
     for _ in range(3):
         assert torch.equal(on(p_a, p_b), off(p_a, p_b))
@@ -129,7 +129,7 @@ def test_program_that_raises_on_some_tuples_still_trains():
     program = bp.Program(fragile, (DIGIT3, DIGIT3), bp.Discrete(range(5)))
     logits = torch.zeros(2, 3, requires_grad=True)
     optimizer = torch.optim.Adam([logits], lr=0.1)
-    layer = bp.BlackBox(program, bp.ISED(num_samples=30), seed=0)
+    layer = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=30), seed=0)
     with pytest.warns(RuntimeWarning, match="raised ZeroDivisionError: no 2s"):
         for _ in range(60):
             probs = torch.softmax(logits, -1)
@@ -154,7 +154,7 @@ def test_output_outside_discrete_space_is_a_failure_with_clear_message():
 def test_open_output_vocabulary_is_stable_across_batches():
     rooms = bp.Open()
     program = bp.Program(lambda a: ["x", "y", "z"][a], (DIGIT3,), rooms)
-    layer = bp.BlackBox(program, bp.ISED(num_samples=20), seed=0)
+    layer = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=20), seed=0)
     first = layer(torch.tensor([[0.0, 1.0, 0.0]]))
     assert rooms.values == ["y"] and first.shape == (1, 1)
     second = layer(torch.tensor([[1.0, 0.0, 0.0]]))
@@ -173,8 +173,8 @@ def test_sequence_padding_never_changes_the_result():
     lengths = torch.tensor([2, 2])
     exact = bp.BlackBox(program, bp.Exact())
     assert torch.allclose(exact(bp.padded(probs, lengths)), exact(bp.padded(other, lengths)))
-    ised_a = bp.BlackBox(program, bp.ISED(num_samples=30), seed=1)
-    ised_b = bp.BlackBox(program, bp.ISED(num_samples=30), seed=1)
+    ised_a = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=30), seed=1)
+    ised_b = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=30), seed=1)
     assert torch.allclose(ised_a((probs, lengths)), ised_b((other, lengths)))
 
 
@@ -195,7 +195,7 @@ def test_long_inputs_do_not_underflow():
     cells = bp.Discrete(range(100))
     program = bp.Program(lambda *xs: sum(xs) % 7, (cells,) * 81, bp.Discrete(range(7)))
     probs = torch.full((2, 100), 0.01, requires_grad=True)
-    layer = bp.BlackBox(program, bp.ISED(num_samples=10), seed=0)
+    layer = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=10), seed=0)
     loss = layer.loss(*([probs] * 81), target=[3, 4])
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(probs.grad).all() and probs.grad.abs().sum() > 0
@@ -244,12 +244,12 @@ def test_target_outside_output_space():
 
 def test_num_samples_below_one():
     with pytest.raises(ValueError, match=r"ISED\(num_samples=...\): must be an int >= 1, got 0"):
-        bp.ISED(num_samples=0)
+        bp.ISED(weights="probability", num_samples=0)
 
 
 def test_unknown_semiring_lists_valid_ones():
     with pytest.raises(ValueError, match=r"ISED\(semiring=...\): must be one of add-mult, max-mult, min-max, got 'add-max'"):
-        bp.ISED(semiring="add-max")
+        bp.ISED(weights="probability", semiring="add-max")
 
 
 def test_exact_too_large_names_the_size():
@@ -303,7 +303,7 @@ def test_exploration_gives_a_gradient_where_a_collapsed_network_has_none():
     for exploration, expect_gradient in ((0.0, False), (0.2, True)):
         logits.grad = None
         probs = torch.softmax(logits, -1)
-        layer = bp.BlackBox(equal, bp.ISED(num_samples=50, normalize="l1", exploration=exploration), seed=0)
+        layer = bp.BlackBox(equal, bp.ISED(weights="probability", num_samples=50, normalize="l1", exploration=exploration), seed=0)
         layer.loss(probs, probs, target=[False]).backward()
         moved = logits.grad.abs().sum().item() > 1e-6
         assert moved == expect_gradient
@@ -317,7 +317,7 @@ def test_exploration_samples_every_class_and_is_validated():
     shares = torch.bincount(draws.flatten(), minlength=3).float() / 3000
     assert shares.tolist() == pytest.approx([0.8, 0.1, 0.1], abs=0.03)  # sd of a share ~0.007
     with pytest.raises(ValueError, match=r"exploration=...\): must be a number in \[0, 1\), got 1"):
-        bp.ISED(exploration=1)
+        bp.ISED(weights="probability", exploration=1)
 
 
 def test_cache_limit_drops_the_oldest_entries_and_results_stay_equal():

@@ -54,7 +54,7 @@ def test_importance_weights_without_normalisation_are_not_capped_at_one():
     """One variable, P = identity, k = 1, draws from 0.1 p + 0.9 uniform: a hit on class 1 weighs
     p/q = .95 / .395 > 1. Capped at 1 it had no gradient; uncapped, -log w(1) lowers as p(1) rises."""
     identity = bp.Program(lambda a: a, inputs=(bp.Discrete(range(2)),), output=bp.Discrete(range(2)))
-    estimator = bp.ISED(num_samples=1, weights="importance", normalize="none", exploration=0.9)
+    estimator = bp.ISED(num_samples=1, weights="importance", normalize="none", exploration=0.9, site_exploration=0.0)
     hits = 0
     for seed in range(20):
         logits = torch.tensor([[0.0, 2.944]], requires_grad=True)  # p = [.05, .95]

@@ -54,30 +54,64 @@ def test_top_k_proofs(blog):
     assert top3["gradient"] == [pytest.approx(g, abs=1e-12) for g in blog["exact_gradient"]]
 
 
-def test_ised_samples_terms_output_and_gradient_agree(blog):
-    ised = blog["methods"]["ised"]
+def _blog_program():
+    return bp.Program(lambda a, b: a + b, (bp.Discrete(range(3)),) * 2, bp.Discrete(range(5)))
+
+
+def _direct(estimator):
+    """Output, loss and gradient of ``estimator`` on the blog's example through a BlackBox seeded 0."""
+    pa = torch.tensor([P_A], dtype=torch.float64, requires_grad=True)
+    pb = torch.tensor([P_B], dtype=torch.float64, requires_grad=True)
+    layer = bp.BlackBox(_blog_program(), estimator, seed=0)
+    loss = layer.loss(pa, pb, target=[3])
+    grads = torch.autograd.grad(loss, [pa, pb])
+    output = bp.BlackBox(_blog_program(), estimator, seed=0)(pa.detach(), pb.detach())[0]
+    return output.tolist(), loss.item(), [g[0].tolist() for g in grads]
+
+
+def test_the_papers_ised_samples_terms_output_and_gradient_agree(blog):
+    ised = blog["methods"]["ised-paper"]
     drawn = bp.Beliefs.from_inputs((bp.Discrete(range(3)),) * 2,
                                    (torch.tensor([P_A], dtype=torch.float64), torch.tensor([P_B], dtype=torch.float64)))
     tuples = drawn.sample(5, torch.Generator().manual_seed(0))[0].tolist()
     assert [s["tuple"] for s in ised["samples"]] == tuples
     assert [s["output"] for s in ised["samples"]] == [a + b for a, b in tuples]
-    # independently: w(y) = sum of pa*pb over the samples giving y; q = w / sum w; loss -log q(3)
-    pa = torch.tensor(P_A, dtype=torch.float64, requires_grad=True)
-    pb = torch.tensor(P_B, dtype=torch.float64, requires_grad=True)
-    w = torch.zeros(5, dtype=torch.float64)
+    # independently: w(y) = sum of pa*pb over the samples giving y (probability weights), q = w / ||w||_2
+    w = [0.0] * 5
     for a, b in tuples:
-        w = w.index_add(0, torch.tensor([a + b]), (pa[a] * pb[b]).reshape(1))
-    assert ised["aggregate"] == pytest.approx(w.tolist(), abs=1e-12)
-    q = w / w.sum()
-    assert ised["output"] == pytest.approx(q.tolist(), abs=1e-12)
-    loss = -q[3].log()
-    assert ised["loss"] == pytest.approx(loss.item(), abs=1e-12)
-    grads = torch.autograd.grad(loss, [pa, pb])
-    assert ised["gradient"][0] == pytest.approx(grads[0].tolist(), abs=1e-12)
-    assert ised["gradient"][1] == pytest.approx(grads[1].tolist(), abs=1e-12)
+        w[a + b] += P_A[a] * P_B[b]
+    assert ised["aggregate"] == pytest.approx(w, abs=1e-12)
+    norm = math.sqrt(sum(v * v for v in w))
+    assert ised["output"] == pytest.approx([v / norm for v in w], abs=1e-12)
+    output, loss, gradient = _direct(bp.estimator("ised-paper", num_samples=5))
+    assert ised["output"] == pytest.approx(output, abs=1e-12) and ised["loss"] == pytest.approx(loss, abs=1e-12)
+    assert ised["gradient"] == [pytest.approx(g, abs=1e-12) for g in gradient]
     for term in ised["terms"]:
         (va, ca), (vb, cb) = term["factors"]
-        assert term["value"] == pytest.approx([P_A, P_B][va][ca] * [P_A, P_B][vb][cb], abs=1e-12)
+        assert term["value"] == pytest.approx(P_A[ca] * P_B[cb], abs=1e-12)
+
+
+def test_the_default_ised_shows_its_redrawn_samples_and_importance_weights(blog):
+    ised = blog["methods"]["ised"]
+    beliefs = bp.Beliefs.from_inputs((bp.Discrete(range(3)),) * 2,
+                                     (torch.tensor([P_A], dtype=torch.float64), torch.tensor([P_B], dtype=torch.float64)))
+    from blackprop.estimators.ised import redraw_one_site
+
+    estimator = bp.ISED(num_samples=5)
+    generator = torch.Generator().manual_seed(0)
+    draws = estimator.site_draws(beliefs)
+    assert draws == 2  # "auto": m = min(0.5, 5 * 2 / 5), round(0.5 * 5) = 2 draws with one position redrawn
+    tuples = redraw_one_site(beliefs, beliefs.sample(5, generator), draws, generator)[0].tolist()
+    assert [s["tuple"] for s in ised["samples"]] == tuples
+    assert [bool(s.get("redrawn")) for s in ised["samples"]] == [False, False, False, True, True]
+    output, loss, gradient = _direct(estimator)
+    assert ised["output"] == pytest.approx(output, abs=1e-12) and ised["loss"] == pytest.approx(loss, abs=1e-12)
+    assert ised["gradient"] == [pytest.approx(g, abs=1e-12) for g in gradient]
+    # add-mult: each output's aggregate is the sum of its draws' weights, and the L1 output divides by
+    # the weight of every draw
+    for y, w in enumerate(ised["aggregate"]):
+        assert w == pytest.approx(sum(t["value"] for t in ised["terms"] if t["output"] == y), abs=1e-12)
+    assert ised["output"] == pytest.approx([w / sum(ised["aggregate"]) for w in ised["aggregate"]], abs=1e-12)
 
 
 def test_min_max_terms_are_the_least_factor():

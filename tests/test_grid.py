@@ -19,7 +19,7 @@ title = "tiny"
 [[grid]]
 name = "tiny"
 tasks = ["not-3-or-4"]
-methods = ["exact", {method = "ised", settings = {dedup = true}}]
+methods = ["exact", {method = "ised", settings = {dedup = true, weights = "probability"}}]
 seeds = [0, 1]
 recipe = {epochs = 1, train_size = 32, valid_size = 16, test_size = 16, threads = 1}
 
@@ -41,7 +41,7 @@ def test_spec_expands_methods_settings_and_overrides(study):
     configs = [c for _, c in load_study(study).configs()]
     assert [(c.method, c.seed, c.lr) for c in configs] == [("exact", 0, None), ("ised", 0, 0.002),
                                                            ("exact", 1, None), ("ised", 1, 0.002)]
-    assert configs[1].estimator_settings == {"dedup": True} and configs[1].valid_size == 16
+    assert configs[1].estimator_settings == {"dedup": True, "weights": "probability"} and configs[1].valid_size == 16
 
 
 def test_bad_spec_names_the_field(study):
@@ -70,7 +70,7 @@ def test_study_runs_in_two_workers_resumes_and_reports(study, capsys):
     assert main(["report", str(study)]) == 0
     text = (study / "report.md").read_text()
     assert "Validation accuracy (%)" in text
-    assert "| ised (dedup=True, epochs=1, lr=0.002, test_size=16, train_size=32) | " in text
+    assert "| ised (dedup=True, epochs=1, lr=0.002, test_size=16, train_size=32, weights=probability) | " in text
     assert "| exact (epochs=1, test_size=16, train_size=32) | " in text and " (2) [98.08] |" in text
     assert (study / "plots" / "tiny_not-3-or-4.png").exists()
 

@@ -100,7 +100,7 @@ def test_a_finished_run_continues_with_more_epochs_like_an_uninterrupted_run(tmp
 def test_resuming_another_run_names_the_fields_that_differ(tmp_path):
     checkpoint = str(tmp_path / "run.pt")
     train(tiny(checkpoint=checkpoint))
-    with pytest.raises(ValueError, match=r"differs in lr: 0\.001 -> 0\.002; seed: 0 -> 1\. Pass the checkpoint's"):
+    with pytest.raises(ValueError, match=r"differs in lr: 0\.0001 -> 0\.002; seed: 0 -> 1\. Pass the checkpoint's"):
         train(tiny(checkpoint=checkpoint, lr=0.002, seed=1))
     with pytest.raises(ValueError, match=r"differs in epochs: 2 -> 1 \(a run cannot be shortened"):
         train(tiny(epochs=2, checkpoint=checkpoint))

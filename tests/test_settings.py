@@ -59,8 +59,8 @@ def test_split_assignments_refuses_malformed_and_repeated_items():
 def test_estimator_parses_text_values_to_the_declared_types():
     ised = bp.estimator("ised", dedup="False", num_samples="10", exploration="0.1")
     assert ised.dedup is False and ised.num_samples == 10 and ised.exploration == 0.1
-    assert bp.estimator("ised", dedup="no").dedup is False and bp.estimator("ised", dedup="1").dedup is True
-    assert bp.estimator("ised", dedup=True).dedup is True
+    assert bp.estimator("ised", dedup="no").dedup is False and bp.estimator("ised-paper", dedup="1").dedup is True
+    assert bp.estimator("ised-paper", dedup=True).dedup is True
     assert bp.ISED(exploration=0).exploration == 0.0 and isinstance(bp.ISED(exploration=0).exploration, float)
 
 

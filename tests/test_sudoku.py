@@ -195,7 +195,7 @@ def test_ised_per_component_summary_equals_exact_marginals_on_all_tuples():
     program = bp.Program(sum_and_product, inputs=(DIGIT3, DIGIT3), output=SUM_AND_PRODUCT)
     beliefs = bp.Beliefs.from_inputs(program.inputs, (p_a, p_b))
     tuples = enumerate_tuples([3, 3], [True, True], torch.device("cpu")).unsqueeze(0).expand(4, -1, -1)
-    q = bp.ISED().summarise(program, beliefs, tuples, program.evaluate(tuples)).exp()  # [4, 2, 5]
+    q = bp.ISED(weights="probability").summarise(program, beliefs, tuples, program.evaluate(tuples)).exp()  # [4, 2, 5]
     sums, products = exact_marginals(p_a, p_b)
     assert q.shape == (4, 2, 5)
     torch.testing.assert_close(q[:, 0], sums)
@@ -213,7 +213,7 @@ def test_ised_product_output_matches_exact_on_the_joint_space_and_learns():
     exact = exact.reshape(3, 5, 4)
     structured = bp.BlackBox(
         bp.Program(sum_and_product, inputs=(DIGIT3, DIGIT3), output=SUM_AND_PRODUCT),
-        bp.ISED(num_samples=400, dedup=True), seed=0,
+        bp.ISED(weights="probability", num_samples=400, dedup=True), seed=0,
     )
     q = structured(p_a, p_b)  # 400 draws cover all 9 pairs (the rarest has p > 0.01)
     torch.testing.assert_close(q[:, 0], exact.sum(dim=2), atol=1e-5, rtol=1e-5)
@@ -225,7 +225,7 @@ def test_ised_product_output_matches_exact_on_the_joint_space_and_learns():
     logits_a = torch.zeros(9, 3, requires_grad=True)
     logits_b = torch.zeros(9, 3, requires_grad=True)
     optimizer = torch.optim.Adam([logits_a, logits_b], lr=0.1)
-    structured = bp.BlackBox(structured.program, bp.ISED(num_samples=30), seed=0)
+    structured = bp.BlackBox(structured.program, bp.ISED(weights="probability", num_samples=30), seed=0)
     for _ in range(100):
         loss = structured.loss(torch.softmax(logits_a, -1), torch.softmax(logits_b, -1), target=targets)
         optimizer.zero_grad()
@@ -293,7 +293,7 @@ def test_sudoku_partial_returns_givens_when_unsolvable_and_layer_gives_gradients
     task = get_task("sudoku-partial")
     data = task.data("test", 4)
     model = task.make_model()
-    layer = bp.BlackBox(task.make_program(), bp.ISED(num_samples=5), seed=0)
+    layer = bp.BlackBox(task.make_program(), bp.ISED(weights="probability", num_samples=5), seed=0)
     loss = layer.loss(*model(data.images(torch.arange(4))), target=data.label_values(torch.arange(4)))
     loss.backward()
     assert torch.isfinite(loss) and model.network.classifier[-1].weight.grad.abs().sum() > 0

@@ -19,7 +19,7 @@ import torch
 
 from ..beliefs import Beliefs
 from ..blackbox import BlackBox
-from ..estimators import ISED, NASR, REINFORCE, ANeSI, Estimator, Exact, IndeCateR, IndeCateRPlus
+from ..estimators import ISED, NASR, REINFORCE, ANeSI, Estimator, Exact, IndeCateR, IndeCateRPlus, estimator
 from ..program import BaseProgram
 from ..semirings import semiring as get_semiring
 from ..spaces import Discrete
@@ -129,25 +129,38 @@ def top_k(context: Context, k: int) -> dict[str, Any]:
 
 
 def ised(context: Context, estimator: ISED) -> dict[str, Any]:
+    """ISED's draws exactly as the estimator makes them (its sampling, then the one-site redraws of
+    ``site_exploration``, from one generator), each draw's weight from ``ISED.tuple_scores``."""
+    from ..estimators.ised import redraw_one_site
+
     result = call(context, estimator)
     beliefs = context.beliefs()
-    tuples = beliefs.sample(estimator.num_samples, context.generator(), estimator.exploration)
+    generator = context.generator()
+    tuples = beliefs.sample(estimator.num_samples, generator, estimator.exploration)
+    redrawn = estimator.site_draws(beliefs)
+    if redrawn > 0:
+        tuples = redraw_one_site(beliefs, tuples, redrawn, generator)
     outputs = context.evaluate(tuples[0])
     ring = get_semiring(estimator.semiring)
-    if hasattr(estimator, "tuple_scores"):
-        scores = estimator.tuple_scores(beliefs, tuples)
-    else:  # pragma: no cover - an estimator refactor without the hook: the semiring's own combination
-        scores = ring.combine(beliefs.log_prob_terms(tuples), tuples >= 0)
+    scores = estimator.tuple_scores(beliefs, tuples)
     aggregate = ring.aggregate(scores, torch.tensor([outputs]), context.program.output.size).exp()[0]
     rows = tuples[0].tolist()
+    first_redrawn = estimator.num_samples - redrawn
+    importance = estimator.weights == "importance"
+    weight = ("1/k prod_v p_v(x_v) / q(x), q the distribution the draw came from" if importance else
+              f"{'prod' if ring.times == 'sum' else 'min'}_v p_v(x_v)")
     result.update(
-        kind="ised", samples=[{"tuple": r, "output": o} for r, o in zip(rows, outputs, strict=True)],
+        kind="ised", samples=[{"tuple": r, "output": o, **({"redrawn": True} if i >= first_redrawn else {})}
+                              for i, (r, o) in enumerate(zip(rows, outputs, strict=True))],
         terms=[{"output": o, "value": float(s.exp()), "factors": factors(r), "tuple": r, "sample": i}
                for i, (r, o, s) in enumerate(zip(rows, outputs, scores[0], strict=True)) if o >= 0],
-        aggregate=aggregate.tolist(), semiring=estimator.semiring,
-        formula=(f"w(y) = {'sum' if ring.plus == 'logsumexp' else 'max'} over samples with P(x) = y of "
-                 f"{'prod' if ring.times == 'sum' else 'min'}_v p_v(x_v); output w normalised ({estimator.normalize}); "
-                 f"loss {'-log q(y)' if estimator.loss_fn == 'nll' else 'binary cross-entropy'}"))
+        aggregate=aggregate.tolist(), semiring=estimator.semiring, weights=estimator.weights,
+        formula=(f"w(y) = {'sum' if ring.plus == 'logsumexp' else 'max'} over samples with P(x) = y of {weight}"
+                 + (f"; the last {redrawn} draws have one position redrawn uniformly (site exploration)"
+                    if redrawn else "")
+                 + f"; output w normalised ({estimator.normalize}"
+                 + (", over all draws" if importance and estimator.normalize == "l1" else "")
+                 + f"); loss {'-log q(y)' if estimator.loss_fn == 'nll' else 'binary cross-entropy'}"))
     return result
 
 
@@ -280,10 +293,13 @@ def run(key: str, context: Context, settings: dict[str, Any]) -> dict[str, Any]:
     n = settings["indecater_samples"]
     if key in ("top-1", "top-3"):
         return top_k(context, int(key[-1]))
-    if key == "ised":
-        return ised(context, ISED(num_samples=k, semiring=semiring))
+    if key == "ised":  # the library's default; its importance weights need add-mult, other semirings weigh p(x)
+        return ised(context, ISED(num_samples=k, semiring=semiring) if semiring == "add-mult"
+                    else ISED(num_samples=k, semiring=semiring, weights="probability"))
     if key == "ised-paper":
-        return ised(context, ISED(num_samples=k, semiring=semiring, normalize="l2", loss_fn="bce"))
+        paper = estimator("ised-paper", num_samples=k, semiring=semiring)
+        assert isinstance(paper, ISED)  # the registry's preset of ISED, never user input
+        return ised(context, paper)
     if key in ("reinforce", "reinforce-loo"):
         baseline = "leave-one-out" if key == "reinforce-loo" else "none"
         return score_function(context, REINFORCE(num_samples=k, baseline=baseline))

@@ -25,6 +25,7 @@ from ..settings import did_you_mean
 from ..tasks import Task
 
 __all__ = ["LR_SCHEDULES", "RunConfig", "differences", "epoch_lr", "identity", "make_estimator", "pick_device",
+           "run_defaults",
            "run_id"]
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -138,6 +139,16 @@ def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
     if schedule == "cosine":
         return lr * (1 + math.cos(math.pi * epoch / epochs)) / 2
     raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+
+
+def run_defaults(task: Task | None, method: str) -> dict[str, Any]:
+    """What "default" meant for a run: the task's training defaults and the method's estimator settings
+    (its registry preset applied), as they are in this version. Rows record it, so a report labels a
+    row by what differed from the defaults of its own time, not of today's."""
+    defaults: dict[str, Any] = {**(vars(task.defaults) if task is not None else {}), "search": 1}
+    if method in ESTIMATORS:
+        defaults.update({k: v for k, v in estimator(method).settings().items() if k != "num_samples"})
+    return defaults
 
 
 def make_estimator(config: RunConfig) -> Any:

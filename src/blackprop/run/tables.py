@@ -40,17 +40,19 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _non_default(row: dict[str, Any]) -> dict[str, Any]:
-    from ..estimators import ESTIMATORS
-    from ..tasks import get_task
-
+    """The row's settings that differ from the defaults of its time (``row["defaults"]``, recorded by
+    ``train``), or, for rows without them, from today's."""
     settings = _settings(row)
-    try:
-        defaults = {**vars(get_task(row["task"]).defaults), "search": 1}
-    except ValueError:
-        defaults = {"search": 1}
-    cls = ESTIMATORS.get(row["method"])
-    if cls is not None:
-        defaults = {**defaults, **{k: v for k, v in cls().settings().items() if k != "num_samples"}}
+    defaults = row.get("defaults")
+    if defaults is None:
+        from ..tasks import get_task
+        from .config import run_defaults
+
+        try:
+            task = get_task(row["task"])
+        except ValueError:
+            task = None
+        defaults = run_defaults(task, row["method"])
     return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
 
 

@@ -31,7 +31,7 @@ from ..blackbox import BlackBox
 from ..spaces import OutputSpaceError
 from ..tasks import TaskData, get_task
 from . import checkpoint as ckpt
-from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device
+from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device, run_defaults
 from .interrupt import TrainingInterrupted, deferred_interrupt
 
 __all__ = ["evaluate", "git_commit", "train"]
@@ -155,6 +155,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "valid_size": len(valid_data), "test_size": config.test_size,
         "estimator_settings": config.estimator_settings,
         "estimator": {"name": layer.estimator.name, **layer.estimator.settings()},
+        "defaults": run_defaults(task, config.method),
         "valid_accuracy": valid["valid_accuracy"],
         "test_accuracy": final["test_accuracy"],
         "symbol_accuracy": final.get("test_symbol_accuracy"),
