@@ -40,6 +40,7 @@ __all__ = [
     "Constraint",
     "Draws",
     "Estimator",
+    "ExactLikelihood",
     "at_least",
     "between",
     "choice",
@@ -144,6 +145,24 @@ class Estimator(ABC):
     def settings(self) -> dict[str, Any]:
         """Hyper-parameters as a plain dict (for result files)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ExactLikelihood(Estimator):
+    """Abstract base of the estimators that compute log p(y) exactly (``log_probs``): the output is
+    p(y) and the loss is -log p(target), whose gradient is the true one."""
+
+    @abstractmethod
+    def log_probs(self, program: BaseProgram, beliefs: Beliefs) -> torch.Tensor:
+        """log p(y) ``[B, |outputs|]``."""
+
+    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
+        return self.log_probs(program, beliefs).exp()
+
+    def loss(
+        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
+    ) -> torch.Tensor:
+        return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 
 
 @cache

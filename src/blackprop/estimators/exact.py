@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, final
+from typing import ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
 from ..program import BaseProgram
 from ..semirings import SEMIRINGS
-from ._base import Estimator, nll_of_target, positive, setting
+from ._base import ExactLikelihood, positive, setting
 
 __all__ = ["Exact", "TooLargeToEnumerate"]
 
@@ -37,7 +37,7 @@ class TooLargeToEnumerate(ValueError):
 
 @final
 @dataclass(frozen=True)
-class Exact(Estimator):
+class Exact(ExactLikelihood):
     """Exhaustive enumeration when the input product space has at most ``max_tuples`` tuples."""
 
     max_tuples: int = setting(1_000_000, positive)
@@ -72,13 +72,6 @@ class Exact(Estimator):
             result = result.index_copy(0, rows, log_p)
         return result
 
-    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return self.log_probs(program, beliefs).exp()
-
-    def loss(
-        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
-    ) -> torch.Tensor:
-        return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 
 
 def enumerate_tuples(sizes: list[int], valid: list[bool], device: torch.device) -> torch.Tensor:

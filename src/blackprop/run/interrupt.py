@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, final
 
 __all__ = ["Interrupt", "TrainingInterrupted", "deferred_interrupt"]
 
@@ -32,6 +32,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped on Ctrl-C after saving; the message says where and how to resume."""
 
 
+@final
 class Interrupt:
     """Whether a Ctrl-C asked the run to stop (set by the handler ``deferred_interrupt`` installs)."""
 

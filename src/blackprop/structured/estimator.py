@@ -26,12 +26,12 @@ Route 2 of issue 21; the decomposition idea follows CTSketch (Choi, Solko-Bresli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, final
+from typing import ClassVar, final
 
 import torch
 
 from ..beliefs import Beliefs
-from ..estimators._base import Estimator, between, nll_of_target, positive, setting
+from ..estimators._base import ExactLikelihood, between, positive, setting
 from ..program import BaseProgram
 from .fold import Fold
 
@@ -40,7 +40,7 @@ __all__ = ["ExactFold"]
 
 @final
 @dataclass(frozen=True)
-class ExactFold(Estimator):
+class ExactFold(ExactLikelihood):
     """Exact (or pruned, ``min_mass`` > 0) propagation through a ``Fold``; see the module docstring.
 
     Args:
@@ -69,13 +69,6 @@ class ExactFold(Estimator):
         log_p, _ = fold.log_distribution(probs, min_mass=float(self.min_mass), max_states=self.max_states)
         return log_p
 
-    def forward(self, program: BaseProgram, beliefs: Beliefs, *, generator: Any, state: Any) -> torch.Tensor:
-        return self.log_probs(program, beliefs).exp()
-
-    def loss(
-        self, program: BaseProgram, beliefs: Beliefs, target: torch.Tensor, *, generator: Any, state: Any
-    ) -> torch.Tensor:
-        return nll_of_target(self.log_probs(program, beliefs), target, program.output.size)
 
 
 def _check_fold(program: BaseProgram) -> Fold:

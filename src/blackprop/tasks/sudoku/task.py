@@ -194,25 +194,12 @@ def sudoku_tasks() -> list[Task]:
     # 10 epochs with a cosine lr, k=30: see the module docstring (72.6% boards against 61.6% after 3 constant-lr epochs)
     defaults = Defaults(epochs=10, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=30, train_size=9000,
                         test_size=500, valid_size=500)
+    variants = (
+        ("sudoku", "solve a visual sudoku (MNIST givens); a board without one solution fails", solve_cells),
+        ("sudoku-partial", "visual sudoku; a board without one solution returns its givens", solve_or_givens),
+    )
     return [
-        Task(
-            name="sudoku",
-            description="solve a visual sudoku (MNIST givens); a board without one solution fails",
-            make_program=program_of(solve_cells, "sudoku"),
-            make_model=make_model,
-            load_data=load_data,
-            defaults=defaults,
-            paper=PAPER,
-            family="sudoku",
-        ),
-        Task(
-            name="sudoku-partial",
-            description="visual sudoku; a board without one solution returns its givens",
-            make_program=program_of(solve_or_givens, "sudoku-partial"),
-            make_model=make_model,
-            load_data=load_data,
-            defaults=defaults,
-            paper=PAPER,
-            family="sudoku",
-        ),
+        Task(name=name, description=description, make_program=program_of(solve, name), make_model=make_model,
+             load_data=load_data, defaults=defaults, paper=PAPER, family="sudoku")
+        for name, description, solve in variants
     ]
