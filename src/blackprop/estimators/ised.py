@@ -147,11 +147,17 @@ class ISED(Estimator):
         valid = None if beliefs.dense and drawn else tuples >= 0
         if self.weights != "importance":
             return SEMIRINGS[self.semiring].combine(terms, valid)
-        # q_0 = p (no exploration): log q_0 is the same gather, detached
-        log_q0 = terms.detach() if self.exploration == 0 else beliefs.proposal_log_prob_terms(tuples, self.exploration)
-        # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
-        ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
-        scores = SEMIRINGS[self.semiring].combine(ratio, valid) - math.log(tuples.shape[1])
+        if self.exploration == 0:
+            # q_0 = p: log q_0 is the same gather, detached, and log p_v/q_0,v is 0 with the gradient of
+            # log p_v (-inf where p_v = 0), so the sum over v is taken once, on [B, k]: the same values
+            log_q0 = terms.detach()
+            log_p = SEMIRINGS[self.semiring].combine(terms, valid)
+            scores = torch.where(log_p == float("-inf"), log_p, log_p - log_p.detach()) - math.log(tuples.shape[1])
+        else:
+            log_q0 = beliefs.proposal_log_prob_terms(tuples, self.exploration)
+            # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
+            ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
+            scores = SEMIRINGS[self.semiring].combine(ratio, valid) - math.log(tuples.shape[1])
         draws = self.site_draws(beliefs)
         if draws > 0:
             scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, draws / tuples.shape[1])
