@@ -287,62 +287,85 @@ class Program(BaseProgram):
 
     def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
         """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
-        on the rows' device, and (``memo``) which results may be memoised."""
+        on the rows' device, and (``memo``) which results may be memoised.
+
+        The per-tuple lists (arguments, results) are dropped before the collector resumes: alive at
+        that moment, they would be promoted to the oldest generation and soon bring on a collection
+        of the whole heap."""
         device, rows = rows.device, rows.cpu()
         with collector_paused():
             arguments = self.decode_rows(rows)
             keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
-            results = self._run(keys, arguments)
+            indices, keeps = self._run(keys, arguments)
+            del arguments, keys
             if isinstance(self.output, Product):
                 failed_row = list(self.output.failed_index())
-                ok_list = [isinstance(r, tuple) for r, _ in results]
-                values = [list(r) if good else failed_row for (r, _), good in zip(results, ok_list, strict=True)]
-                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(keys), len(failed_row)))
+                ok_list = [isinstance(r, tuple) for r in indices]
+                values = [list(r) if good else failed_row for r, good in zip(indices, ok_list, strict=True)]
+                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(indices), len(failed_row)))
                 ok = torch.tensor(ok_list, dtype=torch.bool)
+                del values, ok_list
             else:
-                outputs = torch.tensor([r for r, _ in results], dtype=torch.long).unsqueeze(1)
+                outputs = torch.tensor(indices, dtype=torch.long).unsqueeze(1)
                 ok = outputs[:, 0] != FAILED
-            keep = torch.tensor([k for _, k in results], dtype=torch.bool)
+            keep = torch.tensor(keeps, dtype=torch.bool)
+            del indices, keeps
         outputs, ok = outputs.to(device), ok.to(device)
         return (outputs, ok, keep.to(device)) if memo else (outputs, ok)
 
-    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> list[tuple[Any, bool]]:
-        """(output index, may be memoised) per key (a row of class indices); results are indexed here,
-        never in workers. ``arguments``: the keys already decoded."""
+    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> tuple[list[Any], list[bool]]:
+        """(output index per key (a row of class indices), may each be memoised); results are indexed
+        here, never in workers. ``arguments``: the keys already decoded."""
         arguments = [self.decode(k) for k in keys] if arguments is None else arguments
         self.stats.calls += len(keys)
         if self._runner.executor is None and self.timeout is None:
             return self._run_serial(keys, arguments)
         raw = self._runner.run(arguments, self.timeout)
         self._report_incidents()
-        return [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+        pairs = [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+        return [index for index, _ in pairs], [keep for _, keep in pairs]
 
-    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> list[tuple[Any, bool]]:
+    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> tuple[list[Any], list[bool]]:
         """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
-        inlined for calls that return an int (the hot path of a Discrete output)."""
+        inlined for calls that return an int (the hot path of a Discrete output: one dict lookup)."""
         fn, index = self.fn, self.output.index
+        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else _no_int_lookup
         reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-        results: list[tuple[Any, bool]] = []
-        append = results.append
-        for key, args in zip(keys, arguments, strict=True):
+        indices: list[Any] = []
+        append = indices.append
+        keeps: list[bool] = []  # False only for a transient failure or a first timeout: rare, so marked by position
+        for position, args in enumerate(arguments):
             try:
                 value = fn(*args)
             except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
                 if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
                     self.stats.failures += 1  # a kind already reported and in the streak: no message to build
-                    append((FAILED, True))
+                    append(FAILED)
                     continue
-                append(self._to_index(key, error_outcome(error)))
+                found, keep = self._to_index(keys[position], error_outcome(error))
+                append(found)
+                if not keep:
+                    keeps.append(position)
                 reported = "raised" in self.stats.errors and "raised" in self._streak_errors
                 continue
             if type(value) is int:
+                found = lookup(value)
+                if found is not None:
+                    append(found)
+                    continue
                 try:
-                    append((index(value), True))
+                    append(index(value))
                     continue
                 except OutputSpaceError:
                     pass
-            append(self._to_index(key, Outcome(OK, value)))
-        return results
+            found, keep = self._to_index(keys[position], Outcome(OK, value))
+            append(found)
+            if not keep:
+                keeps.append(position)
+        kept = [True] * len(indices)
+        for position in keeps:
+            kept[position] = False
+        return indices, kept
 
     def _report_incidents(self) -> None:
         runner = self._runner
@@ -386,6 +409,11 @@ class Program(BaseProgram):
         where = "" if kind in self.stats.errors else f"{self.name}{tuple(self.decode(key))}"  # warned once per kind
         self._record_failures(1, kind, message, where)
         return FAILED
+
+
+def _no_int_lookup(value: int) -> None:
+    """The int fast path of an output space without one (Open, Product): always take the general path."""
+    return None
 
 
 def _short(values: Any, limit: int = 5) -> str:
