@@ -99,9 +99,8 @@ class Program(BaseProgram):
         if cache_limit is not None and (isinstance(cache_limit, bool) or not isinstance(cache_limit, int)
                                         or cache_limit < 1):
             raise ValueError(f"Program(cache_limit=...): give an int >= 1 or None, got {cache_limit!r}")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
-        ):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < math.inf):
             raise ValueError(f"Program(timeout=...): give a finite number of seconds > 0 or None, got {timeout!r}")
         self.cache_enabled = bool(cache)
         self.cache_across_calls = cache is True  # "batch": dedup within a call only
@@ -286,36 +285,29 @@ class Program(BaseProgram):
         return unique, rows, inverse, torch.isin(unique, shared)
 
     def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
-        """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
-        on the rows' device, and (``memo``) which results may be memoised.
-
-        The per-tuple lists (arguments, results) are dropped before the collector resumes: alive at
-        that moment, they would be promoted to the oldest generation and soon bring on a collection
-        of the whole heap."""
+        """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]`` on the
+        rows' device, and (``memo``) which may be memoised. Per-tuple lists die before the collector resumes:
+        alive then, they would reach the oldest generation and soon bring on a collection of the whole heap."""
         device, rows = rows.device, rows.cpu()
         with collector_paused():
-            arguments = self.decode_rows(rows)
-            keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
-            indices, keeps = self._run(keys, arguments)
-            del arguments, keys
+            arguments = self.decode_rows(rows)  # as keys too when identical: fn(*args) cannot change the list
+            indices, keeps = self._run(arguments if self._identity else as_lists(rows), arguments)
+            del arguments
             if isinstance(self.output, Product):
                 failed_row = list(self.output.failed_index())
-                ok_list = [isinstance(r, tuple) for r in indices]
-                values = [list(r) if good else failed_row for r, good in zip(indices, ok_list, strict=True)]
-                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(indices), len(failed_row)))
-                ok = torch.tensor(ok_list, dtype=torch.bool)
-                del values, ok_list
+                values = np.array([list(r) if isinstance(r, tuple) else failed_row for r in indices], dtype=np.int64)
+                outputs = torch.from_numpy(values.reshape(len(indices), len(failed_row)))
+                ok = torch.tensor([isinstance(r, tuple) for r in indices], dtype=torch.bool)
             else:
                 outputs = torch.tensor(indices, dtype=torch.long).unsqueeze(1)
                 ok = outputs[:, 0] != FAILED
             keep = torch.tensor(keeps, dtype=torch.bool)
             del indices, keeps
-        outputs, ok = outputs.to(device), ok.to(device)
-        return (outputs, ok, keep.to(device)) if memo else (outputs, ok)
+        return (outputs.to(device), ok.to(device), *((keep.to(device),) if memo else ()))
 
     def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> tuple[list[Any], list[bool]]:
-        """(output index per key (a row of class indices), may each be memoised); results are indexed
-        here, never in workers. ``arguments``: the keys already decoded."""
+        """(output index, may be memoised) lists, one entry per key (a row of class indices); results are
+        indexed here, never in workers. ``arguments``: the keys already decoded."""
         arguments = [self.decode(k) for k in keys] if arguments is None else arguments
         self.stats.calls += len(keys)
         if self._runner.executor is None and self.timeout is None:
@@ -328,12 +320,12 @@ class Program(BaseProgram):
     def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> tuple[list[Any], list[bool]]:
         """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
         inlined for calls that return an int (the hot path of a Discrete output: one dict lookup)."""
-        fn, index = self.fn, self.output.index
-        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else _no_int_lookup
+        fn, index = self.fn, self.output.index  # Open, Product outputs: every value takes the general path
+        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else dict[int, int]().get
         reported = "raised" in self.stats.errors and "raised" in self._streak_errors
         indices: list[Any] = []
         append = indices.append
-        keeps: list[bool] = []  # False only for a transient failure or a first timeout: rare, so marked by position
+        kept = [True] * len(arguments)  # False only for a transient failure or a first timeout
         for position, args in enumerate(arguments):
             try:
                 value = fn(*args)
@@ -342,10 +334,8 @@ class Program(BaseProgram):
                     self.stats.failures += 1  # a kind already reported and in the streak: no message to build
                     append(FAILED)
                     continue
-                found, keep = self._to_index(keys[position], error_outcome(error))
+                found, kept[position] = self._to_index(keys[position], error_outcome(error))
                 append(found)
-                if not keep:
-                    keeps.append(position)
                 reported = "raised" in self.stats.errors and "raised" in self._streak_errors
                 continue
             if type(value) is int:
@@ -358,19 +348,13 @@ class Program(BaseProgram):
                     continue
                 except OutputSpaceError:
                     pass
-            found, keep = self._to_index(keys[position], Outcome(OK, value))
+            found, kept[position] = self._to_index(keys[position], Outcome(OK, value))
             append(found)
-            if not keep:
-                keeps.append(position)
-        kept = [True] * len(indices)
-        for position in keeps:
-            kept[position] = False
         return indices, kept
 
     def _report_incidents(self) -> None:
         runner = self._runner
-        self.stats.restarts += runner.restarts
-        runner.restarts = 0
+        self.stats.restarts, runner.restarts = self.stats.restarts + runner.restarts, 0
         for event in runner.events:
             kind = event.split(":")[0]
             if kind not in self._reported:
@@ -409,11 +393,6 @@ class Program(BaseProgram):
         where = "" if kind in self.stats.errors else f"{self.name}{tuple(self.decode(key))}"  # warned once per kind
         self._record_failures(1, kind, message, where)
         return FAILED
-
-
-def _no_int_lookup(value: int) -> None:
-    """The int fast path of an output space without one (Open, Product): always take the general path."""
-    return None
 
 
 def _short(values: Any, limit: int = 5) -> str:
