@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -318,38 +319,35 @@ class Program(BaseProgram):
         return [index for index, _ in pairs], [keep for _, keep in pairs]
 
     def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> tuple[list[Any], list[bool]]:
-        """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
-        inlined for calls that return an int (the hot path of a Discrete output: one dict lookup)."""
-        fn, index = self.fn, self.output.index  # Open, Product outputs: every value takes the general path
-        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else dict[int, int]().get
-        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-        indices: list[Any] = []
-        append = indices.append
-        kept = [True] * len(arguments)  # False only for a transient failure or a first timeout
-        for position, args in enumerate(arguments):
+        """``_run`` in this process without a timeout: the calls in one C-level loop (``starmap``, resumed
+        after a call that raises), the int results indexed with one dict lookup each, and only the rest
+        (failures, other values) through ``_to_index``, in tuple order."""
+        values: list[Any] = []
+        raised: dict[int, BaseException] = {}
+        calls = itertools.starmap(self.fn, arguments)
+        while True:
             try:
-                value = fn(*args)
+                values.extend(calls)
+                break
             except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
-                if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
-                    self.stats.failures += 1  # a kind already reported and in the streak: no message to build
-                    append(FAILED)
-                    continue
-                found, kept[position] = self._to_index(keys[position], error_outcome(error))
-                append(found)
+                raised[len(values)] = error
+                values.append(None)
+        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else dict[int, int]().get
+        indices = [lookup(value) if type(value) is int else None for value in values]
+        kept = [True] * len(values)  # False only for a transient failure or a first timeout
+        if None not in indices:
+            return indices, kept
+        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
+        for position in [i for i, found in enumerate(indices) if found is None]:
+            failure = raised.get(position)
+            if failure is None:
+                indices[position], kept[position] = self._to_index(keys[position], Outcome(OK, values[position]))
+            elif reported and not isinstance(failure, (SystemExit, *TRANSIENT_ERRORS)):
+                self.stats.failures += 1  # a kind already reported and in the streak: no message to build
+                indices[position] = FAILED
+            else:
+                indices[position], kept[position] = self._to_index(keys[position], error_outcome(failure))
                 reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-                continue
-            if type(value) is int:
-                found = lookup(value)
-                if found is not None:
-                    append(found)
-                    continue
-                try:
-                    append(index(value))
-                    continue
-                except OutputSpaceError:
-                    pass
-            found, kept[position] = self._to_index(keys[position], Outcome(OK, value))
-            append(found)
         return indices, kept
 
     def _report_incidents(self) -> None:
