@@ -320,34 +320,32 @@ class Program(BaseProgram):
 
     def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> tuple[list[Any], list[bool]]:
         """``_run`` in this process without a timeout: the calls in one C-level loop (``starmap``, resumed
-        after a call that raises), the int results indexed with one dict lookup each, and only the rest
-        (failures, other values) through ``_to_index``, in tuple order."""
+        after a call that raises, which is recorded there), the int results indexed with one dict lookup
+        each, and only the other values through ``_to_index``."""
         values: list[Any] = []
-        raised: dict[int, BaseException] = {}
+        failed: dict[int, tuple[Any, bool]] = {}  # position -> (index, keep) of the calls that raised
         calls = itertools.starmap(self.fn, arguments)
+        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
         while True:
             try:
                 values.extend(calls)
                 break
             except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
-                raised[len(values)] = error
+                position = len(values)
                 values.append(None)
+                if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
+                    self.stats.failures += 1  # a kind already reported and in the streak: no message to build
+                    failed[position] = (FAILED, True)
+                    continue
+                failed[position] = self._to_index(keys[position], error_outcome(error))
+                reported = "raised" in self.stats.errors and "raised" in self._streak_errors
         lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else dict[int, int]().get
         indices = [lookup(value) if type(value) is int else None for value in values]
         kept = [True] * len(values)  # False only for a transient failure or a first timeout
-        if None not in indices:
-            return indices, kept
-        reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-        for position in [i for i, found in enumerate(indices) if found is None]:
-            failure = raised.get(position)
-            if failure is None:
-                indices[position], kept[position] = self._to_index(keys[position], Outcome(OK, values[position]))
-            elif reported and not isinstance(failure, (SystemExit, *TRANSIENT_ERRORS)):
-                self.stats.failures += 1  # a kind already reported and in the streak: no message to build
-                indices[position] = FAILED
-            else:
-                indices[position], kept[position] = self._to_index(keys[position], error_outcome(failure))
-                reported = "raised" in self.stats.errors and "raised" in self._streak_errors
+        if None in indices:
+            for position in [i for i, found in enumerate(indices) if found is None]:
+                outcome = failed.get(position) or self._to_index(keys[position], Outcome(OK, values[position]))
+                indices[position], kept[position] = outcome
         return indices, kept
 
     def _report_incidents(self) -> None:
