@@ -84,6 +84,12 @@ class Beliefs:
         """log of each variable's class count ``[V]``, in the dtype of ``probs``."""
         return self.sizes.to(self.probs.dtype).log()
 
+    @cached_property
+    def common_size(self) -> int | None:
+        """The class count shared by every variable, or None when they differ (one host read, cached)."""
+        sizes = self.sizes.unique()
+        return int(sizes[0]) if sizes.numel() == 1 else None
+
     @staticmethod
     def from_inputs(
         spaces: SequenceABC[Discrete | Sequence], inputs: SequenceABC[Any], from_logits: bool = False
@@ -132,13 +138,12 @@ class Beliefs:
             # estimators work in float32 at least: p/q ratios and sums over k draws overflow half
             # precision; the gradient flows back through the cast to the low-precision inputs
             probs = probs.float()
-        return Beliefs(
-            probs=probs,
-            log_probs=safe_log(probs),
-            valid=valid,
-            sizes=_sizes_tensor(tuple(sizes), device),
-            dense=dense,
-        )
+        beliefs = Beliefs(probs=probs, log_probs=safe_log(probs), valid=valid,
+                          sizes=_sizes_tensor(tuple(sizes), device), dense=dense)
+        # per-layout constants, computed once per layout rather than once per batch
+        beliefs.__dict__["log_sizes"] = _log_sizes(tuple(sizes), device, probs.dtype)
+        beliefs.__dict__["common_size"] = sizes[0] if len(set(sizes)) == 1 else None
+        return beliefs
 
     def sample(
         self, num_samples: int, generator: torch.Generator | None = None, exploration: float = 0.0
@@ -238,6 +243,12 @@ def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
 def _sizes_tensor(sizes: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """The class count of each variable ``[V]`` (one tensor per layout and device; read-only)."""
     return torch.tensor(sizes, device=device)
+
+
+@lru_cache(maxsize=64)
+def _log_sizes(sizes: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """log of each variable's class count ``[V]`` (one tensor per layout, device and dtype; read-only)."""
+    return _sizes_tensor(sizes, device).to(dtype).log()
 
 
 @lru_cache(maxsize=256)

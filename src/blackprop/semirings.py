@@ -52,7 +52,7 @@ class Semiring:
         ok = outputs >= 0
         index = outputs.clamp(min=0)
         neg_inf = torch.full((batch, num_outputs), float("-inf"), dtype=scores.dtype, device=scores.device)
-        masked = scores.masked_fill(~ok, float("-inf"))
+        masked = torch.where(ok, scores, float("-inf"))
         peak = neg_inf.scatter_reduce(1, index, masked, reduce="amax", include_self=True)
         if self.plus == "max":
             return peak

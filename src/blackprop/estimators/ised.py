@@ -244,9 +244,13 @@ def redraw_one_site(beliefs: Beliefs, tuples: torch.Tensor, count: int, generato
     else:
         choosable = torch.where(valid.any(dim=1, keepdim=True), valid, torch.ones_like(valid)).to(beliefs.probs.dtype)
     position = torch.multinomial(choosable, count, replacement=True, generator=generator)  # [B, count]
-    sizes = beliefs.sizes[position]
     uniform = torch.rand(B, count, generator=generator, device=tuples.device, dtype=beliefs.probs.dtype)
-    value = (uniform * sizes).long().clamp(max=sizes - 1)
+    size = beliefs.common_size
+    if size is not None:  # every variable has the same class count: no per-position lookup
+        value = (uniform * size).long().clamp(max=size - 1)
+    else:
+        sizes = beliefs.sizes[position]
+        value = (uniform * sizes).long().clamp(max=sizes - 1)
     if beliefs.dense:  # every row has positions to redraw: write into a copy
         out = tuples.clone()
         out[:, k - count :].scatter_(2, position.unsqueeze(2), value.unsqueeze(2))

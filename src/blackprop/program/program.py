@@ -246,8 +246,8 @@ class Program(BaseProgram):
         codes, rows, inverse, alone = self._distinct(flat)
         if self.cache_across_calls:
             found, outputs, ok, clash = self._memo.lookup(codes, rows)
-            self.stats.hits += int(found.sum())
             missing = (~found).nonzero().squeeze(1)
+            self.stats.hits += codes.shape[0] - missing.shape[0]
         else:
             width = self._memo.width
             outputs = torch.full((codes.shape[0], width), FAILED, dtype=torch.long, device=flat.device)
@@ -261,7 +261,7 @@ class Program(BaseProgram):
                 keep &= ~(clash | alone)[missing]  # a hashed code shared with another row is not memoised
                 chosen = missing[keep]
                 self._memo.insert(codes[chosen], rows[chosen], outputs[chosen], ok[chosen])
-        self._end_batch(count, int(ok[inverse].sum()))
+        self._end_batch(count, int(ok.any()))  # only whether any row succeeded matters: every distinct row occurs
         out = outputs[inverse]
         return out.reshape(*lead, *components)
 
