@@ -130,3 +130,26 @@ def test_a_state_dict_from_before_the_generators_were_saved_still_loads():
     layer = bp.BlackBox(add3(), bp.ANeSI(num_samples=8, hidden_size=8), seed=0)
     old = {k: v for k, v in layer.state_dict().items() if not k.endswith("_extra_state")}
     layer.load_state_dict(old)  # strict, no error
+
+
+def test_one_fused_distribution_check_still_names_the_input_and_the_fault():
+    """The distributions are checked once on the stacked beliefs; a failure names the first bad input,
+    including NaN or negative values on padded Sequence positions and inputs of several dtypes."""
+    good = torch.tensor([[0.2, 0.5, 0.3]])
+    layer = bp.BlackBox(add3())
+    with pytest.raises(ValueError, match=r"^input 1: probabilities contain NaN; check the network's outputs"):
+        layer(good, torch.tensor([[0.2, float("nan"), 0.8]]))
+    with pytest.raises(ValueError, match=r"^input 1: probabilities contain negative values; apply softmax first"):
+        layer(good, torch.tensor([[-0.2, 0.4, 0.8]]))  # sums to 1: only the sign is wrong
+    with pytest.raises(ValueError, match=r"^input 0: probabilities must sum to 1 over the last dimension \(found 0\.9000\)"):
+        layer(torch.tensor([[0.2, 0.4, 0.3]]), good.double())
+    assert layer.loss(good.half(), good.double(), target=[3]).item() >= 0  # each input within its own tolerance
+    seq = bp.Program(lambda xs: sum(xs), inputs=(bp.Sequence(DIGIT3, 2),), output=bp.Discrete(range(5)))
+    probs = torch.tensor([[[0.2, 0.5, 0.3], [0.0, 0.0, 0.0]]])  # the padded position need not sum to 1
+    assert bp.BlackBox(seq, bp.Exact())(bp.padded(probs, torch.tensor([1])))[0].tolist() == pytest.approx(
+        [0.2, 0.5, 0.3, 0.0, 0.0])
+    for bad, fault in ((float("nan"), "contain NaN"), (-1.0, "contain negative values")):
+        padded_bad = probs.clone()
+        padded_bad[0, 1, 0] = bad
+        with pytest.raises(ValueError, match=f"^input 0: probabilities {fault}"):
+            bp.BlackBox(seq, bp.Exact())(bp.padded(padded_bad, torch.tensor([1])))

@@ -287,3 +287,15 @@ def test_the_papers_ised_is_one_named_option_away():
     beliefs = bp.BlackBox(bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5))), plain).beliefs(
         torch.full((2, 3), 1 / 3), torch.full((2, 3), 1 / 3))
     assert plain.site_draws(beliefs) == 0
+
+
+def test_site_exploration_weights_refuse_tuples_it_did_not_draw():
+    """summarise() on a hand-made set of tuples: the one-site mixture density needs the estimator's own k draws."""
+    program = bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5)))
+    estimator = bp.ISED(num_samples=10)
+    beliefs = bp.BlackBox(program, estimator).beliefs(torch.full((1, 3), 1 / 3), torch.full((1, 3), 1 / 3))
+    tuples = torch.tensor([[[0, 1], [1, 1], [2, 0]]])
+    with pytest.raises(ValueError, match="assume the estimator's own 10 draws per example .* got 3"):
+        estimator.summarise(program, beliefs, tuples, program.evaluate(tuples))
+    plain = bp.ISED(num_samples=10, site_exploration=0.0).summarise(program, beliefs, tuples, program.evaluate(tuples))
+    assert torch.allclose(plain.exp()[0], torch.tensor([0, 1 / 3, 2 / 3, 0, 0]), atol=1e-6)  # outputs 1, 2, 2

@@ -258,3 +258,23 @@ def test_other_estimators_give_the_per_tuple_reference_results(make_estimator):
             loss.backward()
         results.append((loss.detach(), logits.grad.clone()))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_serial_calls_resume_after_a_raising_tuple_and_keep_every_result_in_order():
+    """The serial loop runs fn once per new tuple, in order, carrying on after a call that raises."""
+    seen = []
+
+    def picky(a, b):
+        seen.append((a, b))
+        if a == b:
+            raise ValueError("equal digits")
+        return None if a + b == 3 else (2.0 if a + b == 2 else a + b)
+
+    digit = bp.Discrete(range(10))
+    program = bp.Program(picky, (digit, digit), bp.Discrete(range(19)))
+    rows = torch.tensor([[1, 4], [2, 2], [0, 3], [5, 1], [0, 2], [7, 7], [1, 4]])
+    with pytest.warns(RuntimeWarning):
+        outputs = program.evaluate(rows)
+    assert outputs.tolist() == [5, -1, -1, 6, 2, -1, 5]  # 2.0 is the output 2; None is a failure
+    assert seen == [(0, 2), (0, 3), (1, 4), (2, 2), (5, 1), (7, 7)]  # distinct tuples, in code order
+    assert (program.stats.calls, program.stats.failures, set(program.stats.errors)) == (6, 3, {"raised", "returned"})

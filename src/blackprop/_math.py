@@ -7,8 +7,8 @@ import torch
 
 def safe_log(x: torch.Tensor) -> torch.Tensor:
     """log x with -inf where x <= 0, and a zero (never NaN) gradient there."""
-    zero = x <= 0
-    return torch.where(zero, torch.ones_like(x), x).log().masked_fill(zero, float("-inf"))
+    zero = x <= 0  # NaN stays NaN
+    return torch.where(zero, float("-inf"), torch.where(zero, 1.0, x).log())
 
 
 def log1mexp(log_x: torch.Tensor) -> torch.Tensor:

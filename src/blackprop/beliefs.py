@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any, final
 
 import torch
@@ -55,6 +56,9 @@ class Beliefs:
     log_probs: torch.Tensor
     valid: torch.Tensor
     sizes: torch.Tensor
+    #: every position is valid (no Sequence input), known without reading ``valid``: estimators
+    #: then skip the masks of padded positions
+    dense: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -68,6 +72,24 @@ class Beliefs:
     def device(self) -> torch.device:
         return self.probs.device
 
+    @cached_property
+    def max_valid(self) -> int:
+        """The most valid positions of an example in the batch (one host read, cached; none if ``dense``)."""
+        if self.dense:
+            return self.num_variables if self.batch_size else 0
+        return int(self.valid.sum(dim=1).max()) if self.valid.numel() else 0
+
+    @cached_property
+    def log_sizes(self) -> torch.Tensor:
+        """log of each variable's class count ``[V]``, in the dtype of ``probs``."""
+        return self.sizes.to(self.probs.dtype).log()
+
+    @cached_property
+    def common_size(self) -> int | None:
+        """The class count shared by every variable, or None when they differ (one host read, cached)."""
+        sizes = self.sizes.unique()
+        return int(sizes[0]) if sizes.numel() == 1 else None
+
     @staticmethod
     def from_inputs(
         spaces: SequenceABC[Discrete | Sequence], inputs: SequenceABC[Any], from_logits: bool = False
@@ -75,7 +97,8 @@ class Beliefs:
         """Validate one tensor (or ``padded``) per input space and stack them.
 
         ``from_logits``: the tensors hold unnormalised log-probabilities; softmax is applied over the
-        last dimension first.
+        last dimension first. The distributions are checked once on the stacked tensor (one host read);
+        only when that check fails is each input checked on its own, for the message.
         """
         if len(inputs) != len(spaces):
             raise TypeError(
@@ -83,7 +106,7 @@ class Beliefs:
                 f"{len(inputs)} probability tensor(s) were given; pass one per input, in order"
             )
         blocks: list[torch.Tensor] = []
-        valids: list[torch.Tensor] = []
+        valids: list[torch.Tensor | None] = []
         sizes: list[int] = []
         batch: int | None = None
         device: torch.device | None = None
@@ -108,18 +131,28 @@ class Beliefs:
             valids.append(valid)
             sizes.extend([probs.shape[2]] * probs.shape[1])
         width = max(sizes)
-        probs = torch.cat([torch.nn.functional.pad(b, (0, width - b.shape[2])) for b in blocks], dim=1)
-        valid = torch.cat(valids, dim=1)
+        dense = all(v is None for v in valids)
+        padded_blocks = [b if b.shape[2] == width else torch.nn.functional.pad(b, (0, width - b.shape[2])) for b in blocks]
+        probs = padded_blocks[0] if len(padded_blocks) == 1 else torch.cat(padded_blocks, dim=1)
+        device = probs.device
+        if dense:
+            valid = torch.ones(probs.shape[:2], dtype=torch.bool, device=device)
+        else:
+            valid = torch.cat([torch.ones(b.shape[:2], dtype=torch.bool, device=device) if v is None else v
+                               for b, v in zip(blocks, valids, strict=True)], dim=1)
+        if not _distributions_ok(probs, valid, dense, blocks):
+            for position, (block, block_valid) in enumerate(zip(blocks, valids, strict=True)):
+                _check_distribution(position, block, block_valid)
         if probs.dtype in (torch.float16, torch.bfloat16):
             # estimators work in float32 at least: p/q ratios and sums over k draws overflow half
             # precision; the gradient flows back through the cast to the low-precision inputs
             probs = probs.float()
-        return Beliefs(
-            probs=probs,
-            log_probs=safe_log(probs),
-            valid=valid,
-            sizes=torch.tensor(sizes, device=probs.device),
-        )
+        beliefs = Beliefs(probs=probs, log_probs=safe_log(probs), valid=valid,
+                          sizes=_sizes_tensor(tuple(sizes), device), dense=dense)
+        # per-layout constants, computed once per layout rather than once per batch
+        beliefs.__dict__["log_sizes"] = _log_sizes(tuple(sizes), device, probs.dtype)
+        beliefs.__dict__["common_size"] = sizes[0] if len(set(sizes)) == 1 else None
+        return beliefs
 
     def sample(
         self, num_samples: int, generator: torch.Generator | None = None, exploration: float = 0.0
@@ -131,11 +164,13 @@ class Beliefs:
         """
         B, V, C = self.probs.shape
         probs = self.proposal(exploration)
-        flat = probs.reshape(B * V, C).clone()
-        flat[~self.valid.reshape(-1), 0] = 1.0  # padded positions: any valid distribution, masked below
+        flat = probs.reshape(B * V, C)
+        if not self.dense:
+            flat = flat.clone()
+            flat[~self.valid.reshape(-1), 0] = 1.0  # padded positions: any valid distribution, masked below
         draws = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
         draws = draws.reshape(B, V, num_samples).transpose(1, 2)
-        return draws.masked_fill(~self.valid.unsqueeze(1), -1)
+        return draws if self.dense else draws.masked_fill(~self.valid.unsqueeze(1), -1)
 
     def proposal(self, exploration: float = 0.0) -> torch.Tensor:
         """The (detached) distribution ``sample`` draws from: ``(1 - e) p_v + e uniform`` ``[B, V, C]``."""
@@ -154,8 +189,14 @@ class Beliefs:
         terms = torch.gather(log_q, 2, tuples.clamp(min=0).transpose(1, 2)).transpose(1, 2)
         return terms.masked_fill(tuples < 0, 0.0)
 
-    def log_prob_terms(self, tuples: torch.Tensor) -> torch.Tensor:
-        """log p_v(x_v) of each variable of each tuple ``[B, k, V]``; 0 on invalid positions."""
+    def log_prob_terms(self, tuples: torch.Tensor, drawn: bool = False) -> torch.Tensor:
+        """log p_v(x_v) of each variable of each tuple ``[B, k, V]``; 0 on invalid positions.
+
+        ``drawn``: the tuples were drawn by ``sample`` from these beliefs, so with ``dense`` beliefs they
+        hold no -1 and the gather needs no mask.
+        """
+        if drawn and self.dense:
+            return torch.gather(self.log_probs, 2, tuples.transpose(1, 2)).transpose(1, 2)
         index = tuples.clamp(min=0).transpose(1, 2)  # [B, V, k]
         terms = torch.gather(self.log_probs, 2, index).transpose(1, 2)
         return terms.masked_fill(tuples < 0, 0.0)
@@ -172,7 +213,9 @@ def _device_of(value: Any) -> torch.device | None:
 
 def _one_input(
     position: int, space: Discrete | Sequence, value: Any, from_logits: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``probs [B, v, C]`` of one input and its ``valid [B, v]`` (None for a Discrete input: all valid)."""
+    valid: torch.Tensor | None = None
     if isinstance(space, Sequence):
         if isinstance(value, tuple) and len(value) == 2:
             second = torch.as_tensor(value[1])
@@ -202,8 +245,11 @@ def _one_input(
                 f"got {list(value.shape)}"
             )
         probs = (_softmax(position, value) if from_logits else value).unsqueeze(1)
-        valid = torch.ones(probs.shape[:2], dtype=torch.bool, device=probs.device)
-    _check_distribution(position, probs, valid)
+    if not probs.is_floating_point():
+        raise TypeError(f"input {position}: probabilities must be a float tensor, got {probs.dtype}; convert with "
+                        ".float(), or apply softmax to the network's logits")
+    if probs.device.type == "meta":
+        raise ValueError(f"input {position}: a meta tensor holds no values; pass the network's real outputs")
     return probs, valid
 
 
@@ -218,7 +264,46 @@ def _softmax(position: int, logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1, dtype=torch.promote_types(logits.dtype, torch.float32))
 
 
-def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor) -> None:
+@lru_cache(maxsize=64)
+def _sizes_tensor(sizes: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The class count of each variable ``[V]`` (one tensor per layout and device; read-only)."""
+    return torch.tensor(sizes, device=device)
+
+
+@lru_cache(maxsize=64)
+def _log_sizes(sizes: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """log of each variable's class count ``[V]`` (one tensor per layout, device and dtype; read-only)."""
+    return _sizes_tensor(sizes, device).to(dtype).log()
+
+
+@lru_cache(maxsize=256)
+def _tolerance(dtype: torch.dtype, classes: int) -> float:
+    return sum_tolerance(dtype, classes)
+
+
+def _distributions_ok(probs: torch.Tensor, valid: torch.Tensor, dense: bool, blocks: list[torch.Tensor]) -> bool:
+    """One fused check of the stacked ``probs [B, V, C]`` (``blocks``: the inputs it was stacked from): no
+    NaN or negative entry anywhere, and each valid position sums to 1 within its input's ``sum_tolerance``.
+    One host read."""
+    if probs.numel() == 0:
+        return True
+    detached = probs.detach()
+    deviation = (detached.sum(dim=-1, dtype=torch.float64) - 1).abs()
+    if not dense:
+        deviation = deviation.masked_fill(~valid, 0.0)
+    bounds = [_tolerance(block.dtype, block.shape[2]) for block in blocks]
+    if len(set(bounds)) == 1:
+        sums_ok = deviation.amax() <= bounds[0]
+    else:  # inputs of several dtypes or class counts: one bound per variable
+        per_variable = torch.tensor([bound for bound, block in zip(bounds, blocks, strict=True)
+                                     for _ in range(block.shape[1])], dtype=torch.float64, device=probs.device)
+        sums_ok = (deviation <= per_variable).all()
+    # amin propagates NaN, and NaN >= 0 is False: one comparison catches NaN and negative entries
+    return bool((detached.amin() >= 0) & sums_ok)
+
+
+def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor | None) -> None:
+    """The per-input check behind the error messages (run only once the fused check has failed)."""
     if not probs.is_floating_point():
         raise TypeError(f"input {position}: probabilities must be a float tensor, got {probs.dtype}; convert with "
                         ".float(), or apply softmax to the network's logits")
@@ -231,7 +316,9 @@ def _check_distribution(position: int, probs: torch.Tensor, valid: torch.Tensor)
         raise ValueError(f"input {position}: probabilities contain negative values; apply softmax first, "
                          "or pass logits with BlackBox(..., from_logits=True)")
     sums = detached.double().sum(dim=-1)
-    bad = valid & ((sums - 1).abs() > sum_tolerance(probs.dtype, probs.shape[-1]))
+    bad = (sums - 1).abs() > sum_tolerance(probs.dtype, probs.shape[-1])
+    if valid is not None:
+        bad &= valid
     if bool(bad.any()):
         worst = sums[bad][0].item()
         raise ValueError(

@@ -36,11 +36,12 @@ class Semiring:
     times: str
     plus: str
 
-    def combine(self, log_terms: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Log-score of each tuple from per-variable log-probs ``[..., V]`` (invalid entries ignored)."""
+    def combine(self, log_terms: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """Log-score of each tuple from per-variable log-probs ``[..., V]`` (invalid entries ignored;
+        ``valid`` None: every entry is valid)."""
         if self.times == "sum":
-            return log_terms.masked_fill(~valid, 0.0).sum(dim=-1)
-        return log_terms.masked_fill(~valid, float("inf")).amin(dim=-1)
+            return (log_terms if valid is None else log_terms.masked_fill(~valid, 0.0)).sum(dim=-1)
+        return (log_terms if valid is None else log_terms.masked_fill(~valid, float("inf"))).amin(dim=-1)
 
     def aggregate(self, scores: torch.Tensor, outputs: torch.Tensor, num_outputs: int) -> torch.Tensor:
         """Per-output log-value ``[B, num_outputs]`` from tuple scores and output indices ``[B, k]``.
@@ -51,7 +52,7 @@ class Semiring:
         ok = outputs >= 0
         index = outputs.clamp(min=0)
         neg_inf = torch.full((batch, num_outputs), float("-inf"), dtype=scores.dtype, device=scores.device)
-        masked = scores.masked_fill(~ok, float("-inf"))
+        masked = torch.where(ok, scores, float("-inf"))
         peak = neg_inf.scatter_reduce(1, index, masked, reduce="amax", include_self=True)
         if self.plus == "max":
             return peak

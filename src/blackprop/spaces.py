@@ -90,6 +90,11 @@ class Discrete:
                 f"value {value!r} is not in {self!r}; widen the space or use Open() to discover values"
             ) from None
 
+    def int_lookup(self) -> Callable[[int], int | None]:
+        """A function from an int value to its column, or None if absent (an int is its own key): the
+        per-tuple hot path of programs, one dict lookup."""
+        return self._index.get
+
     def encode(self, values: Any) -> torch.Tensor:
         """Indices of a batch of values (a tensor or a list) as a LongTensor ``[batch]``."""
         items = values.tolist() if isinstance(values, torch.Tensor) else list(values)

@@ -131,8 +131,9 @@ class ISED(Estimator):
     def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
         """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
         tuples = beliefs.sample(self.num_samples, generator, self.exploration)
-        if self.site_draws(beliefs) > 0:
-            tuples = redraw_one_site(beliefs, tuples, self.site_draws(beliefs), generator)
+        draws = self.site_draws(beliefs)
+        if draws > 0:
+            tuples = redraw_one_site(beliefs, tuples, draws, generator)
         outputs = program.evaluate(tuples)
         if self.dedup:
             repeats = ~first_occurrences(tuples)
@@ -141,15 +142,30 @@ class ISED(Estimator):
 
     def tuple_scores(self, beliefs: Beliefs, tuples: torch.Tensor) -> torch.Tensor:
         """Log-weight of each tuple ``[B, k]``: log p(x) (``"probability"``) or log p(x)/q(x) - log k."""
-        terms = beliefs.log_prob_terms(tuples)
+        drawn = tuples.shape[2] == beliefs.num_variables  # a row of V class indices, -1 only where invalid
+        terms = beliefs.log_prob_terms(tuples, drawn=drawn)
+        valid = None if beliefs.dense and drawn else tuples >= 0
         if self.weights != "importance":
-            return SEMIRINGS[self.semiring].combine(terms, tuples >= 0)
-        log_q0 = beliefs.proposal_log_prob_terms(tuples, self.exploration)
-        # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
-        ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
-        scores = SEMIRINGS[self.semiring].combine(ratio, tuples >= 0) - math.log(tuples.shape[1])
+            return SEMIRINGS[self.semiring].combine(terms, valid)
+        if self.exploration == 0:
+            # q_0 = p: log q_0 is the same gather, detached, and log p_v/q_0,v is 0 with the gradient of
+            # log p_v (-inf where p_v = 0), so the sum over v is taken once, on [B, k]: the same values
+            log_q0 = terms.detach()
+            log_p = SEMIRINGS[self.semiring].combine(terms, valid)
+            scores = torch.where(log_p == float("-inf"), log_p, log_p - log_p.detach()) - math.log(tuples.shape[1])
+        else:
+            log_q0 = beliefs.proposal_log_prob_terms(tuples, self.exploration)
+            # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
+            ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
+            scores = SEMIRINGS[self.semiring].combine(ratio, valid) - math.log(tuples.shape[1])
         draws = self.site_draws(beliefs)
         if draws > 0:
+            if tuples.shape[1] != self.num_samples:
+                raise ValueError(
+                    f"ISED.tuple_scores: with site exploration the weights assume the estimator's own "
+                    f"{self.num_samples} draws per example (the last {draws} with one position redrawn), got "
+                    f"{tuples.shape[1]}; draw them with ISED.log_summary, or set site_exploration=0"
+                )
             scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, draws / tuples.shape[1])
         return scores
 
@@ -160,7 +176,7 @@ class ISED(Estimator):
         if share == "auto" and self.weights != "importance":
             return 0  # probability weights cannot account for redrawn tuples
         if share == "auto":
-            positions = int(beliefs.valid.sum(dim=1).max()) if beliefs.valid.numel() else 0
+            positions = beliefs.max_valid
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
         return max(1, round(float(share) * self.num_samples)) if float(share) > 0 else 0
 
@@ -229,11 +245,22 @@ def redraw_one_site(beliefs: Beliefs, tuples: torch.Tensor, count: int, generato
     """The last ``count`` of the k draws ``[B, k, V]`` get one valid position redrawn uniformly from its classes."""
     B, k, V = tuples.shape
     valid = beliefs.valid
-    choosable = torch.where(valid.any(dim=1, keepdim=True), valid, torch.ones_like(valid)).to(beliefs.probs.dtype)
+    if beliefs.dense:
+        choosable = torch.ones(B, V, dtype=beliefs.probs.dtype, device=tuples.device)
+    else:
+        choosable = torch.where(valid.any(dim=1, keepdim=True), valid, torch.ones_like(valid)).to(beliefs.probs.dtype)
     position = torch.multinomial(choosable, count, replacement=True, generator=generator)  # [B, count]
-    sizes = beliefs.sizes[position]
     uniform = torch.rand(B, count, generator=generator, device=tuples.device, dtype=beliefs.probs.dtype)
-    value = (uniform * sizes).long().clamp(max=sizes - 1)
+    size = beliefs.common_size
+    if size is not None:  # every variable has the same class count: no per-position lookup
+        value = (uniform * size).long().clamp(max=size - 1)
+    else:
+        sizes = beliefs.sizes[position]
+        value = (uniform * sizes).long().clamp(max=sizes - 1)
+    if beliefs.dense:  # every row has positions to redraw: write into a copy
+        out = tuples.clone()
+        out[:, k - count :].scatter_(2, position.unsqueeze(2), value.unsqueeze(2))
+        return out
     tail = tuples[:, k - count :]
     redrawn = tail.scatter(2, position.unsqueeze(2), value.unsqueeze(2))
     redrawn = torch.where(valid.any(dim=1).view(B, 1, 1), redrawn, tail)  # nothing to redraw in an empty row
@@ -242,11 +269,15 @@ def redraw_one_site(beliefs: Beliefs, tuples: torch.Tensor, count: int, generato
 
 def site_mixture_log_factor(beliefs: Beliefs, tuples: torch.Tensor, log_q0: torch.Tensor, share: float) -> torch.Tensor:
     """log[(1 - m) + m / n_valid sum_j u_j(x_j) / q_0,j(x_j)] per draw ``[B, k]``: log q(x) - log q_0(x)."""
-    valid = (tuples >= 0) & beliefs.valid.unsqueeze(1)
-    log_ratio = (-log_q0 - beliefs.sizes.to(log_q0.dtype).log()).masked_fill(~valid, float("-inf"))
-    count = valid.sum(dim=2)
-    log_mean = torch.logsumexp(log_ratio, dim=2) - count.clamp(min=1).to(log_q0.dtype).log()
-    log_mean = log_mean.masked_fill(count == 0, 0.0)  # nothing redrawn: the site proposal is q_0 itself
+    log_sizes = beliefs.log_sizes if beliefs.log_sizes.dtype == log_q0.dtype else beliefs.sizes.to(log_q0.dtype).log()
+    if beliefs.dense and tuples.shape[2] == beliefs.num_variables:  # no invalid position: V valid in every draw
+        log_mean = torch.logsumexp(-log_q0 - log_sizes, dim=2) - math.log(tuples.shape[2])
+    else:
+        valid = (tuples >= 0) & beliefs.valid.unsqueeze(1)
+        log_ratio = (-log_q0 - log_sizes).masked_fill(~valid, float("-inf"))
+        count = valid.sum(dim=2)
+        log_mean = torch.logsumexp(log_ratio, dim=2) - count.clamp(min=1).to(log_q0.dtype).log()
+        log_mean = log_mean.masked_fill(count == 0, 0.0)  # nothing redrawn: the site proposal is q_0 itself
     return torch.logaddexp(torch.full_like(log_mean, math.log1p(-share)), log_mean + math.log(share))
 
 

@@ -243,11 +243,22 @@ class BaseProgram(ABC):
             raise TypeError(f"{self.name}: tuples must hold integer class indices, got dtype {tuples.dtype}")
 
     def _check_range(self, rows: torch.Tensor) -> None:
-        """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions."""
+        """Every column within its space: 0..size-1, and -1 (padding) only on Sequence positions.
+
+        ``rows`` ``[..., V]``. One pass over all entries against the tightest bounds (the highest lowest
+        index, the smallest class count); per column only when that pass finds an entry beyond them.
+        """
+        if not rows.numel():
+            return
+        low, high = torch.aminmax(rows)
+        floor, ceiling = self._range_bounds()
+        if not bool((low < floor) | (high >= ceiling)):
+            return
+        rows = rows.reshape(-1, self.num_variables)
         if self._limits.device != rows.device:  # tuples on a GPU: the bounds follow them once
             self._lowest, self._limits = self._lowest.to(rows.device), self._limits.to(rows.device)
-        low, high = torch.aminmax(rows, dim=0)  # one pass; the full comparison only when something is off
-        if rows.shape[0] and bool(((low < self._lowest) | (high >= self._limits)).any()):
+        low, high = torch.aminmax(rows, dim=0)
+        if bool(((low < self._lowest) | (high >= self._limits)).any()):
             bad = (rows < self._lowest) | (rows >= self._limits)
             row, column = (int(i) for i in bad.nonzero()[0])
             raise ValueError(
@@ -256,6 +267,15 @@ class BaseProgram(ABC):
                 + (" (or -1 for padding)" if int(self._lowest[column]) < 0 else "")
                 + "; tuples are rows of class indices, one column per variable"
             )
+
+    def _range_bounds(self) -> tuple[int, int]:
+        """(the highest lowest index, the smallest class count) over the columns; within them every
+        column is within its own range (lowest: -1 on Sequence positions, else 0)."""
+        bounds = self.__dict__.get("_bounds")  # built on first use (also for programs pickled before)
+        if bounds is None:
+            floor = max(-1 if isinstance(space, Sequence) else 0 for _, _, space in self._layout)
+            bounds = self._bounds = (floor, min(self._sizes))
+        return bounds
 
     # --- the failure policy -----------------------------------------------------------------
     def _failure_of(self, outcome: Outcome, timeout: float | None = None) -> tuple[str, str, bool]:

@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 from collections.abc import Callable
@@ -104,6 +105,11 @@ class BatchedProgram(BaseProgram):
                             "(use Program for Open or Product outputs)")
         values = _numeric_table("the output", output)
         self._sorted_outputs, self._output_order = torch.sort(values)
+        #: the output values are ints first, first + 1, ...: index = value - first, no search
+        self._output_start = _consecutive_start(values)
+        #: every input Discrete with values 0, 1, ...: fn's arguments are the index columns themselves
+        self._plain = all(isinstance(space, Discrete) and _consecutive_start(table) == 0
+                          for space, table in zip(self.inputs, self._columns, strict=True))
 
     def use_executor(self, executor: Any) -> BatchedProgram:
         """Only "serial" (or None): a batched program runs fn once per batch, in this process."""
@@ -116,13 +122,19 @@ class BatchedProgram(BaseProgram):
         """Output index of each tuple (``[..., V]`` -> ``[...]``), -1 where the value is not an output."""
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
-        flat = tuples.reshape(-1, self.num_variables).long()  # stays on its device: fn gets tensors there
-        count = flat.shape[0]
+        tuples = tuples.long()  # stays on its device: fn gets tensors there
+        count = math.prod(lead)
         self.stats.queries += count
         if count == 0:
             return torch.empty(lead, dtype=torch.long, device=tuples.device)
-        self._check_range(flat)
-        outcome = guarded_call(self.fn, self._arguments(flat), None)
+        self._check_range(tuples)
+        if self.__dict__.get("_plain"):  # one copy to columns [V, M]; fn gets its rows (its own copy)
+            arguments: list[Any] = list(tuples.movedim(-1, 0).reshape(self.num_variables, count).unbind(0))
+            flat = None
+        else:
+            flat = tuples.reshape(count, self.num_variables)
+            arguments = self._arguments(flat)
+        outcome = guarded_call(self.fn, arguments, None)
         self.stats.calls += count
         if outcome.status == OK:
             indices = self.output_indices(outcome.value, count)
@@ -131,9 +143,10 @@ class BatchedProgram(BaseProgram):
                 self.stats.failures += failed
         else:
             kind, message, _ = self._failure_of(outcome)
-            where = f"{self.name} on a batch of {count} tuples (the first {tuple(self.decode(flat[0].tolist()))})"
+            first = tuples.reshape(count, self.num_variables)[0].tolist()
+            where = f"{self.name} on a batch of {count} tuples (the first {tuple(self.decode(first))})"
             self._record_failures(count, kind, f"{message}; every tuple of the batch failed", where)
-            indices, failed = torch.full((count,), FAILED, dtype=torch.long, device=flat.device), count
+            indices, failed = torch.full((count,), FAILED, dtype=torch.long, device=tuples.device), count
         self._end_batch(count, count - failed)
         return indices.reshape(lead).to(tuples.device)
 
@@ -168,6 +181,10 @@ class BatchedProgram(BaseProgram):
         if values.shape[0] != count:
             raise ValueError(f"{self.name}: fn returned {values.shape[0]} values for {count} tuples; a batched "
                              "program returns one output value per row of its argument tensors")
+        start = self.__dict__.get("_output_start")
+        if start is not None and not values.is_floating_point():  # consecutive int outputs: no search
+            index = values - start
+            return torch.where((index >= 0) & (index < self._sorted_outputs.shape[0]), index, FAILED)
         place = torch.searchsorted(self._sorted_outputs, values).clamp(max=self._sorted_outputs.shape[0] - 1)
         found = self._sorted_outputs[place] == values  # False for NaN and for values between outputs
         return torch.where(found, self._output_order[place], torch.full_like(place, FAILED))
@@ -181,6 +198,14 @@ def _numeric_table(what: str, space: Discrete) -> torch.Tensor:
                         "work on numbers (use Program for other symbols)")
     integral = all(isinstance(v, numbers.Integral) for v in values)
     return torch.tensor(values, dtype=torch.long if integral else torch.float64)
+
+
+def _consecutive_start(values: torch.Tensor) -> int | None:
+    """``values[0]`` when ``values`` are the ints ``values[0], values[0] + 1, ...`` in order, else None."""
+    if values.is_floating_point() or not values.numel():
+        return None
+    start = int(values[0])
+    return start if torch.equal(values, torch.arange(start, start + values.numel())) else None
 
 
 def speed(num_digits: int = 16, count: int = 200_000, seed: int = 0) -> dict[str, float]:

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -99,9 +100,8 @@ class Program(BaseProgram):
         if cache_limit is not None and (isinstance(cache_limit, bool) or not isinstance(cache_limit, int)
                                         or cache_limit < 1):
             raise ValueError(f"Program(cache_limit=...): give an int >= 1 or None, got {cache_limit!r}")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
-        ):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < math.inf):
             raise ValueError(f"Program(timeout=...): give a finite number of seconds > 0 or None, got {timeout!r}")
         self.cache_enabled = bool(cache)
         self.cache_across_calls = cache is True  # "batch": dedup within a call only
@@ -246,8 +246,8 @@ class Program(BaseProgram):
         codes, rows, inverse, alone = self._distinct(flat)
         if self.cache_across_calls:
             found, outputs, ok, clash = self._memo.lookup(codes, rows)
-            self.stats.hits += int(found.sum())
             missing = (~found).nonzero().squeeze(1)
+            self.stats.hits += codes.shape[0] - missing.shape[0]
         else:
             width = self._memo.width
             outputs = torch.full((codes.shape[0], width), FAILED, dtype=torch.long, device=flat.device)
@@ -261,7 +261,7 @@ class Program(BaseProgram):
                 keep &= ~(clash | alone)[missing]  # a hashed code shared with another row is not memoised
                 chosen = missing[keep]
                 self._memo.insert(codes[chosen], rows[chosen], outputs[chosen], ok[chosen])
-        self._end_batch(count, int(ok[inverse].sum()))
+        self._end_batch(count, int(ok.any()))  # only whether any row succeeded matters: every distinct row occurs
         out = outputs[inverse]
         return out.reshape(*lead, *components)
 
@@ -286,68 +286,71 @@ class Program(BaseProgram):
         return unique, rows, inverse, torch.isin(unique, shared)
 
     def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
-        """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]``
-        on the rows' device, and (``memo``) which results may be memoised."""
+        """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]`` on the
+        rows' device, and (``memo``) which may be memoised. Per-tuple lists die before the collector resumes:
+        alive then, they would reach the oldest generation and soon bring on a collection of the whole heap."""
         device, rows = rows.device, rows.cpu()
         with collector_paused():
-            arguments = self.decode_rows(rows)
-            keys = arguments if self._identity else as_lists(rows)  # fn(*args) cannot change a list it unpacks
-            results = self._run(keys, arguments)
+            arguments = self.decode_rows(rows)  # as keys too when identical: fn(*args) cannot change the list
+            indices, keeps = self._run(arguments if self._identity else as_lists(rows), arguments)
+            del arguments
             if isinstance(self.output, Product):
                 failed_row = list(self.output.failed_index())
-                ok_list = [isinstance(r, tuple) for r, _ in results]
-                values = [list(r) if good else failed_row for (r, _), good in zip(results, ok_list, strict=True)]
-                outputs = torch.from_numpy(np.array(values, dtype=np.int64).reshape(len(keys), len(failed_row)))
-                ok = torch.tensor(ok_list, dtype=torch.bool)
+                values = np.array([list(r) if isinstance(r, tuple) else failed_row for r in indices], dtype=np.int64)
+                outputs = torch.from_numpy(values.reshape(len(indices), len(failed_row)))
+                ok = torch.tensor([isinstance(r, tuple) for r in indices], dtype=torch.bool)
             else:
-                outputs = torch.tensor([r for r, _ in results], dtype=torch.long).unsqueeze(1)
+                outputs = torch.tensor(indices, dtype=torch.long).unsqueeze(1)
                 ok = outputs[:, 0] != FAILED
-            keep = torch.tensor([k for _, k in results], dtype=torch.bool)
-        outputs, ok = outputs.to(device), ok.to(device)
-        return (outputs, ok, keep.to(device)) if memo else (outputs, ok)
+            keep = torch.tensor(keeps, dtype=torch.bool)
+            del indices, keeps
+        return (outputs.to(device), ok.to(device), *((keep.to(device),) if memo else ()))
 
-    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> list[tuple[Any, bool]]:
-        """(output index, may be memoised) per key (a row of class indices); results are indexed here,
-        never in workers. ``arguments``: the keys already decoded."""
+    def _run(self, keys: list[Any], arguments: list[list[Any]] | None = None) -> tuple[list[Any], list[bool]]:
+        """(output index, may be memoised) lists, one entry per key (a row of class indices); results are
+        indexed here, never in workers. ``arguments``: the keys already decoded."""
         arguments = [self.decode(k) for k in keys] if arguments is None else arguments
         self.stats.calls += len(keys)
         if self._runner.executor is None and self.timeout is None:
             return self._run_serial(keys, arguments)
         raw = self._runner.run(arguments, self.timeout)
         self._report_incidents()
-        return [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+        pairs = [self._to_index(key, outcome) for key, outcome in zip(keys, raw, strict=True)]
+        return [index for index, _ in pairs], [keep for _, keep in pairs]
 
-    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> list[tuple[Any, bool]]:
-        """``_run`` in this process without a timeout, in one loop: ``guarded_call`` and ``_to_index``
-        inlined for calls that return an int (the hot path of a Discrete output)."""
-        fn, index = self.fn, self.output.index
+    def _run_serial(self, keys: list[Any], arguments: list[list[Any]]) -> tuple[list[Any], list[bool]]:
+        """``_run`` in this process without a timeout: the calls in one C-level loop (``starmap``, resumed
+        after a call that raises, which is recorded there), the int results indexed with one dict lookup
+        each, and only the other values through ``_to_index``."""
+        values: list[Any] = []
+        failed: dict[int, tuple[Any, bool]] = {}  # position -> (index, keep) of the calls that raised
+        calls = itertools.starmap(self.fn, arguments)
         reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-        results: list[tuple[Any, bool]] = []
-        append = results.append
-        for key, args in zip(keys, arguments, strict=True):
+        while True:
             try:
-                value = fn(*args)
+                values.extend(calls)
+                break
             except (Exception, SystemExit) as error:  # noqa: BLE001 - any program error is a failed sample
+                position = len(values)
+                values.append(None)
                 if reported and not isinstance(error, (SystemExit, *TRANSIENT_ERRORS)):
                     self.stats.failures += 1  # a kind already reported and in the streak: no message to build
-                    append((FAILED, True))
+                    failed[position] = (FAILED, True)
                     continue
-                append(self._to_index(key, error_outcome(error)))
+                failed[position] = self._to_index(keys[position], error_outcome(error))
                 reported = "raised" in self.stats.errors and "raised" in self._streak_errors
-                continue
-            if type(value) is int:
-                try:
-                    append((index(value), True))
-                    continue
-                except OutputSpaceError:
-                    pass
-            append(self._to_index(key, Outcome(OK, value)))
-        return results
+        lookup = self.output.int_lookup() if isinstance(self.output, Discrete) else dict[int, int]().get
+        indices = [lookup(value) if type(value) is int else None for value in values]
+        kept = [True] * len(values)  # False only for a transient failure or a first timeout
+        if None in indices:
+            for position in [i for i, found in enumerate(indices) if found is None]:
+                outcome = failed.get(position) or self._to_index(keys[position], Outcome(OK, values[position]))
+                indices[position], kept[position] = outcome
+        return indices, kept
 
     def _report_incidents(self) -> None:
         runner = self._runner
-        self.stats.restarts += runner.restarts
-        runner.restarts = 0
+        self.stats.restarts, runner.restarts = self.stats.restarts + runner.restarts, 0
         for event in runner.events:
             kind = event.split(":")[0]
             if kind not in self._reported:
