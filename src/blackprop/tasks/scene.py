@@ -17,7 +17,7 @@ second epoch asks nothing already asked.
 Data: synthetic stand-ins (glyph crops, see ``blackprop.data.scenes``; not photographs), or a
 user's crops from ``BLACKPROP_SCENE_DATA``. A padded object slot is an all-zero image.
 Defaults: 630 train / 270 test scenes (70 / 30 per room), Adam 5e-4 (the paper's), batch 16,
-k=100; 10 epochs (the paper used 100 on its photographs; see results/leaf_scene.jsonl).
+k=100; 10 epochs (the paper used 100 on its photographs; runs in ``experiments/leaf_scene``).
 """
 
 from __future__ import annotations

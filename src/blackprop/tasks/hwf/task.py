@@ -74,24 +74,12 @@ IMAGE_SIZE = 28
 #: folder names of the original data set's symbol images
 ORIGINAL_FOLDERS = {**{d: d for d in DIGITS}, "+": "+", "-": "-", "times": "*", "div": "/", "*": "*", "/": "/"}
 
-#: 5 epochs (the paper: 50 at lr 1e-4) with a cosine lr: ISED seed 0 reached 92.7% against 88.65% at a
-#: constant lr 1e-3, whose accuracy oscillated between epochs (results/hwf.jsonl)
 HWF_DEFAULTS = Defaults(epochs=5, lr=1e-3, lr_schedule="cosine", batch_size=16, num_samples=100, train_size=10_000,
                         test_size=2_000, valid_size=1_000)
-"""Training settings of ``hwf``: the paper's batch 16, k=100 and data sizes; 5 epochs at Adam lr 1e-3
-instead of the paper's 50 epochs at 1e-4, to fit a 3-seed grid into about 30 minutes of one CPU core.
-
-Measured (``blackprop train hwf --epochs 4 --threads 1 --lr 1e-3``, seed 0, 2-core machine shared with
-other jobs): after epoch 1, 84.15% test accuracy and 95.78% symbol accuracy; 357,688 program calls;
-about 95 s of CPU time (263 s wall time at load average 9). ISED runs with its library defaults
-(add-mult, L1, NLL) since a task cannot set estimator options; the paper used max-mult (pass
-``--set semiring=max-mult``). Results: ``results/hwf.jsonl``. Seed 0 with these settings reached
-84.15 / 90.55 / 88.60 / 92.25 / 88.65% test accuracy after epochs 1-5 (symbol accuracy 97.07% at the
-end), below the paper's 97.34%: at a constant lr 1e-3 the accuracy oscillates; lr 3e-3 collapsed on
-2 of 3 seeds of a 800-formula probe. The best measured setting: ``--epochs 20 --set weights=importance``
-(``results/hwf.sh importance20``): 97.27% mean over 3 seeds (97.37% with ``--search 64``), symbol
-accuracy 99.28%.
-"""
+"""Training settings of ``hwf``: the paper's batch 16, k=100 and data sizes; 5 epochs at Adam lr 1e-3 with
+a cosine schedule instead of the paper's 50 epochs at 1e-4, to fit a 3-seed grid into about 30 minutes
+of one CPU core. How they were chosen (before the validation split: on test accuracy) and every
+measured run: ``experiments/hwf/notes.md``."""
 
 
 def generate_formulas(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
