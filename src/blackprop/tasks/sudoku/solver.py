@@ -168,6 +168,56 @@ def _initial(cells: list[int]) -> list[int] | None:
     return cand
 
 
+BIT_OF = {d: 1 << (d - 1) for d in range(1, 10)}  # digit (any number equal to 1..9) -> its bit
+DIGIT_SET = frozenset(range(1, 10))
+CELL_SET = frozenset(range(81))
+UNITS_OF = [(cell // 9, 9 + cell % 9, 18 + 3 * (cell // 27) + cell % 9 // 3) for cell in range(81)]  # row, column, box
+
+
+def _initial_from_units(digits: Sequence[Any], positions: Sequence[int]) -> list[int] | None:
+    """The candidates ``_initial`` gives for ``digits`` (1..9) in the distinct cells ``positions``, reached faster.
+
+    Each unit's given digits become one mask: a digit given twice in a unit is a contradiction found
+    without any propagation; a blank cell gets ``ALL`` minus the digits of its row, column and box;
+    then every blank cell left with one candidate is placed (naked singles, propagated by ``_place``).
+    Only the order of the eliminations differs from ``_initial``, not their fixpoint: the same state,
+    or None for both.
+    """
+    units = [0] * 27
+    for digit, cell in zip(digits, positions, strict=True):
+        bit = BIT_OF[digit]
+        row, column, box = UNITS_OF[cell]
+        if (units[row] | units[column] | units[box]) & bit:
+            return None  # the same digit given twice in one unit
+        units[row] |= bit
+        units[column] |= bit
+        units[box] |= bit
+    cand = [ALL & ~(units[row] | units[column] | units[box]) for row, column, box in UNITS_OF]
+    for digit, cell in zip(digits, positions, strict=True):
+        cand[cell] = BIT_OF[digit]
+    blanks = CELL_SET.difference(positions)
+    for cell in blanks:
+        mask = cand[cell]
+        if not mask:
+            return None
+        if mask in BIT and not _place(cand, cell, mask):
+            return None
+    return cand
+
+
+def _unique_solution(digits: Sequence[Any], positions: Sequence[int]) -> tuple[int, ...]:
+    """``solve`` on the board with ``digits`` (1..9) in the distinct cells ``positions`` (others blank)."""
+    cand = _initial_from_units(digits, positions)
+    found: list[list[int]] = []
+    if cand is not None:
+        _search(cand, 2, found)
+    if len(found) == 1:
+        return tuple(found[0])
+    if not found:
+        raise Unsolvable(f"sudoku board with {len(digits)} givens has no solution")
+    raise Ambiguous(f"sudoku board with {len(digits)} givens has more than one solution")
+
+
 def count_solutions(board: Sequence[int], limit: int = 2) -> list[tuple[int, ...]]:
     """Up to ``limit`` solutions of ``board`` (81 digits, 0 blank), each a tuple of 81 digits."""
     cand = _initial(_check_board(board))
@@ -186,13 +236,8 @@ def solve(board: Sequence[int]) -> tuple[int, ...]:
     blackprop.tasks.sudoku.solver.Ambiguous: sudoku board with 0 givens has more than one solution
     """
     cells = _check_board(board)
-    solutions = count_solutions(cells, limit=2)
-    if len(solutions) == 1:
-        return solutions[0]
-    givens = 81 - cells.count(0)
-    if not solutions:
-        raise Unsolvable(f"sudoku board with {givens} givens has no solution")
-    raise Ambiguous(f"sudoku board with {givens} givens has more than one solution")
+    positions = [cell for cell, digit in enumerate(cells) if digit]
+    return _unique_solution([cells[cell] for cell in positions], positions)
 
 
 def solve_cells(digits: Sequence[int], positions: Sequence[int]) -> tuple[int, ...]:
@@ -202,6 +247,8 @@ def solve_cells(digits: Sequence[int], positions: Sequence[int]) -> tuple[int, .
     """
     if len(digits) != len(positions):
         raise ValueError(f"solve_cells: {len(digits)} digits but {len(positions)} positions; give one cell per digit")
+    if DIGIT_SET.issuperset(digits) and CELL_SET.issuperset(positions) and len(set(positions)) == len(positions):
+        return _unique_solution(digits, positions)  # the common case, without building and checking a board
     board = [0] * 81
     for digit, position in zip(digits, positions, strict=True):
         if board[position]:
