@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import random
 import time
@@ -52,6 +53,7 @@ ROWS = [[r * 9 + c for c in range(9)] for r in range(9)]
 COLUMNS = [[r * 9 + c for r in range(9)] for c in range(9)]
 BOXES = [[(3 * (b // 3) + i // 3) * 9 + 3 * (b % 3) + i % 3 for i in range(9)] for b in range(9)]
 UNITS = ROWS + COLUMNS + BOXES
+UNIT_GETTERS = [operator.itemgetter(*unit) for unit in UNITS]  # a unit's 9 candidate masks in one call
 PEERS = [sorted({p for unit in UNITS if cell in unit for p in unit} - {cell}) for cell in range(81)]
 BIT = {1 << (d - 1): d for d in range(1, 10)}  # single-bit mask -> digit
 POPCOUNT = [bin(m).count("1") for m in range(ALL + 1)]
@@ -83,30 +85,30 @@ def _check_board(board: Sequence[int]) -> list[int]:
 def _place(cand: list[int], cell: int, bit: int) -> bool:
     """Set ``cell`` to the digit ``bit`` and propagate naked singles; False on a contradiction."""
     stack = [(cell, bit)]
+    pop, push = stack.pop, stack.append
     while stack:
-        cell, bit = stack.pop()
+        cell, bit = pop()
         if not cand[cell] & bit:
             return False
         cand[cell] = bit
         for peer in PEERS[cell]:
             mask = cand[peer]
             if mask & bit:
-                mask &= ~bit
+                mask ^= bit  # the bit is set: clear it
                 if not mask:
                     return False
                 cand[peer] = mask
-                if mask in BIT:
-                    stack.append((peer, mask))
+                if not mask & (mask - 1):  # one candidate left
+                    push((peer, mask))
     return True
 
 
 def _hidden_singles(cand: list[int]) -> bool | None:
     """Place every digit that fits one cell of a unit. None on a contradiction, else whether anything changed."""
     changed = False
-    for unit in UNITS:
+    for unit, masks_of in zip(UNITS, UNIT_GETTERS, strict=True):
         once = twice = placed = 0
-        for cell in unit:
-            mask = cand[cell]
+        for mask in masks_of(cand):
             twice |= once & mask
             once |= mask
             if not mask & (mask - 1):
@@ -172,31 +174,30 @@ BIT_OF = {d: 1 << (d - 1) for d in range(1, 10)}  # digit (any number equal to 1
 DIGIT_SET = frozenset(range(1, 10))
 CELL_SET = frozenset(range(81))
 UNITS_OF = [(cell // 9, 9 + cell % 9, 18 + 3 * (cell // 27) + cell % 9 // 3) for cell in range(81)]  # row, column, box
+#: GIVEN[cell][digit]: bit 9 u + digit - 1 set for each of the cell's three units u (243 bits)
+GIVEN = [{d: sum(1 << (9 * u + d - 1) for u in UNITS_OF[cell]) for d in range(1, 10)} for cell in range(81)]
 
 
 def _initial_from_units(digits: Sequence[Any], positions: Sequence[int]) -> list[int] | None:
     """The candidates ``_initial`` gives for ``digits`` (1..9) in the distinct cells ``positions``, reached faster.
 
-    Each unit's given digits become one mask: a digit given twice in a unit is a contradiction found
-    without any propagation; a blank cell gets ``ALL`` minus the digits of its row, column and box;
-    then every blank cell left with one candidate is placed (naked singles, propagated by ``_place``).
-    Only the order of the eliminations differs from ``_initial``, not their fixpoint: the same state,
-    or None for both.
+    Each given sets one bit per unit (bit 9 u + d - 1 for digit d in unit u); a bit set twice is a
+    digit given twice in one unit, a contradiction found without any propagation. Otherwise a blank cell gets ``ALL`` minus the digits
+    of its row, column and box, then every blank cell left with one candidate is placed (naked singles,
+    propagated by ``_place``). Only the order of the eliminations differs from ``_initial``, not their
+    fixpoint: the same state, or None for both.
     """
-    units = [0] * 27
+    given = 0
     for digit, cell in zip(digits, positions, strict=True):
-        bit = BIT_OF[digit]
-        row, column, box = UNITS_OF[cell]
-        if (units[row] | units[column] | units[box]) & bit:
+        mask = GIVEN[cell][digit]
+        if given & mask:
             return None  # the same digit given twice in one unit
-        units[row] |= bit
-        units[column] |= bit
-        units[box] |= bit
+        given |= mask
+    units = [given >> shift & ALL for shift in range(0, 243, 9)]
     cand = [ALL & ~(units[row] | units[column] | units[box]) for row, column, box in UNITS_OF]
     for digit, cell in zip(digits, positions, strict=True):
         cand[cell] = BIT_OF[digit]
-    blanks = CELL_SET.difference(positions)
-    for cell in blanks:
+    for cell in CELL_SET.difference(positions):
         mask = cand[cell]
         if not mask:
             return None
