@@ -368,3 +368,16 @@ def test_solve_cells_takes_any_numbers_equal_to_digits_and_cells():
     assert solve_cells(digits + [0], positions + [0]) == expected  # a digit 0 is a blank
     with pytest.raises(ValueError, match="given twice"):
         solve_cells([1, 1, 2], [0, 9, 0])  # the repeated cell is reported before the conflict
+
+
+def test_product_results_where_no_call_or_some_calls_succeed():
+    def pair(a, b):
+        if a == b:
+            raise ValueError("equal digits")
+        return (a, None) if a > b else (b, a)
+
+    three = bp.Discrete(range(3))
+    program = bp.Program(pair, (three, three), Product(three, three), cache="batch")
+    with pytest.warns(RuntimeWarning):
+        assert program.evaluate(torch.tensor([[0, 0], [2, 2]])).tolist() == [[-1, -1], [-1, -1]]
+    assert program.evaluate(torch.tensor([[1, 1], [2, 0], [0, 1]])).tolist() == [[-1, -1], [2, -1], [1, 0]]
