@@ -8,7 +8,10 @@ a row) or ``Ambiguous`` (two or more solutions); both are ``SudokuError``.
 Solver: each cell holds a 9-bit candidate mask. Placing a digit removes it from the cell's 20
 peers; a cell left with one candidate is placed (naked single), and a digit with one place left
 in a row, column or box is placed there (hidden single). When propagation stalls, the search
-branches on the open cell with the fewest candidates and counts solutions up to two.
+branches on the open cell with the fewest candidates and counts solutions up to two. ``solve`` and
+``solve_cells`` (the sudoku program, called once per distinct sampled board) start from one 243-bit
+mask of the givens' (unit, digit) pairs: a digit given twice in a unit, the usual fate of a misread
+board, is found in a few bit operations, before any candidate is computed.
 
 Generator: a random full grid (the solver filling an empty board with digits tried in a random
 order), then a random subset of ``givens`` cells is kept; while the puzzle has a second solution,
@@ -182,10 +185,10 @@ def _initial_from_units(digits: Sequence[Any], positions: Sequence[int]) -> list
     """The candidates ``_initial`` gives for ``digits`` (1..9) in the distinct cells ``positions``, reached faster.
 
     Each given sets one bit per unit (bit 9 u + d - 1 for digit d in unit u); a bit set twice is a
-    digit given twice in one unit, a contradiction found without any propagation. Otherwise a blank cell gets ``ALL`` minus the digits
-    of its row, column and box, then every blank cell left with one candidate is placed (naked singles,
-    propagated by ``_place``). Only the order of the eliminations differs from ``_initial``, not their
-    fixpoint: the same state, or None for both.
+    digit given twice in one unit, a contradiction found without any propagation. Otherwise a blank
+    cell gets ``ALL`` minus the digits of its row, column and box, then every blank cell left with one
+    candidate is placed (naked singles, propagated by ``_place``). Only the order of the eliminations
+    differs from ``_initial``, not their fixpoint: the same state, or None for both.
     """
     given = 0
     for digit, cell in zip(digits, positions, strict=True):
