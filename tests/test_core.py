@@ -3,6 +3,7 @@ gradients, the cache, failures, and clear errors on bad input."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -162,6 +163,19 @@ def test_open_output_vocabulary_is_stable_across_batches():
     assert second[0, 1].item() == pytest.approx(1.0)
     loss = layer.loss(torch.tensor([[0.5, 0.5, 0.0]]), target=["w"])  # a label never produced
     assert torch.isfinite(loss) and rooms.values[-1] == "w"
+
+
+def test_open_remembers_raw_values_without_merging_distinct_ones():
+    calls = []
+
+    def canonical(value):
+        calls.append(value)
+        return (type(value).__name__, math.copysign(1.0, value) if isinstance(value, float) else 0, value)
+
+    space = bp.Open(canonical=canonical)
+    assert [space.index(v) for v in (2.5, 2.5, 1, 1.0, 1, "a", "a", 0.0, -0.0, 0.0, True)] == [0, 0, 1, 2, 1, 3, 3, 4, 5, 4, 6]
+    assert calls.count(2.5) == 1 and calls.count("a") == 1  # seen before: canonical not asked again
+    assert len([c for c in calls if c == 0]) == 3  # 0.0 and -0.0 are canonicalised every time
 
 
 def test_sequence_padding_never_changes_the_result():

@@ -328,3 +328,56 @@ def test_sudoku_trains_and_checkpoints_through_the_trainer(tmp_path):
     assert result["program_calls"] > 0 and (tmp_path / "run.pt").exists()
     again = train(config)  # resumes from the finished checkpoint: same metrics, no more training
     assert again["test_accuracy"] == result["test_accuracy"]
+
+
+def test_solve_cells_agrees_with_solution_counting_on_misread_boards():
+    """The fast path of ``solve_cells`` (unit masks, no board built) against ``count_solutions``."""
+    puzzles, _ = generate(6, seed=5)
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for puzzle in puzzles:
+        for trial in range(20):
+            board = puzzle.astype(int).copy()
+            given = np.flatnonzero(board)
+            for cell in rng.choice(given, size=int(rng.integers(0, 3)), replace=False):
+                board[cell] = int(rng.integers(1, 10))  # a misread digit
+            if trial % 4 == 0:
+                board[rng.choice(given, size=int(rng.integers(1, 12)), replace=False)] = 0  # givens dropped
+            positions = [int(c) for c in np.flatnonzero(board)]
+            digits = [int(board[c]) for c in positions]
+            order = rng.permutation(len(positions))  # any order of the givens
+            digits, positions = [digits[i] for i in order], [positions[i] for i in order]
+            solutions = count_solutions(board.tolist(), limit=2)
+            if len(solutions) == 1:
+                assert solve_cells(digits, positions) == solutions[0] == solve(board.tolist())
+                outcomes.add("one")
+            else:
+                error = Unsolvable if not solutions else Ambiguous
+                with pytest.raises(error, match=f"with {len(digits)} givens"):
+                    solve_cells(digits, positions)
+                outcomes.add(error.__name__)
+    assert outcomes == {"one", "Unsolvable", "Ambiguous"}
+
+
+def test_solve_cells_takes_any_numbers_equal_to_digits_and_cells():
+    digits = [d for d in board(NORVIG) if d]
+    positions = [i for i, d in enumerate(board(NORVIG)) if d]
+    expected = tuple(board(NORVIG_SOLUTION))
+    assert solve_cells(np.array(digits), np.array(positions)) == expected
+    assert solve_cells([float(d) for d in digits], positions) == expected  # as int() reads them
+    assert solve_cells(digits + [0], positions + [0]) == expected  # a digit 0 is a blank
+    with pytest.raises(ValueError, match="given twice"):
+        solve_cells([1, 1, 2], [0, 9, 0])  # the repeated cell is reported before the conflict
+
+
+def test_product_results_where_no_call_or_some_calls_succeed():
+    def pair(a, b):
+        if a == b:
+            raise ValueError("equal digits")
+        return (a, None) if a > b else (b, a)
+
+    three = bp.Discrete(range(3))
+    program = bp.Program(pair, (three, three), Product(three, three), cache="batch")
+    with pytest.warns(RuntimeWarning):
+        assert program.evaluate(torch.tensor([[0, 0], [2, 2]])).tolist() == [[-1, -1], [-1, -1]]
+    assert program.evaluate(torch.tensor([[1, 1], [2, 0], [0, 1]])).tolist() == [[-1, -1], [2, -1], [1, 0]]

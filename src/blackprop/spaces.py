@@ -111,10 +111,14 @@ class Open:
 
     is_open = True
 
+    #: at most this many raw values remembered by ``index`` (past it, new raw values are canonicalised each time)
+    RAW_LIMIT = 1 << 16
+
     def __init__(self, canonical: Callable[[Any], Hashable] | None = None):
         self.canonical = canonical
         self.values: list[Any] = []
         self._index: dict[Any, int] = {}
+        self._raw: dict[Any, int] = {}  # (type, value) -> position, for ints, strs and nonzero floats
 
     @property
     def size(self) -> int:
@@ -136,13 +140,27 @@ class Open:
         return _key(self.canonical(value) if self.canonical is not None else value)
 
     def index(self, value: Any) -> int:
-        """Column of ``value``, adding it to the vocabulary on first sight."""
+        """Column of ``value``, adding it to the vocabulary on first sight.
+
+        A raw int, str or float seen before skips ``canonical`` (a float key such as hwf's exact
+        rounding costs tens of microseconds): a deterministic ``canonical`` gives it the same key
+        again. Keys carry the type, so 1 and 1.0 stay apart; 0.0 and -0.0 (equal floats that differ)
+        are never remembered.
+        """
+        kind = value.__class__
+        raw = (kind, value) if kind is int or kind is str or (kind is float and value) else None
+        if raw is not None:
+            position = self._raw.get(raw)
+            if position is not None:
+                return position
         key = self._canon(value)
         position = self._index.get(key)
         if position is None:
             position = len(self.values)
             self._index[key] = position
             self.values.append(value)
+        if raw is not None and len(self._raw) < self.RAW_LIMIT:
+            self._raw[raw] = position
         return position
 
     def encode(self, values: Any) -> torch.Tensor:
@@ -315,7 +333,7 @@ class Product:
                 f"value {value!r} is not a tuple of {self.num_components} components for {self!r}; "
                 "the program must return one value per component"
             )
-        return tuple(_component_index(c, v) for c, v in zip(self.components, value, strict=True))
+        return tuple(map(_component_index, self.components, value))  # lengths checked above
 
     def encode(self, values: Any) -> torch.Tensor:
         """Indices of a batch of tuples as a LongTensor ``[batch, m]``."""

@@ -295,10 +295,13 @@ class Program(BaseProgram):
             indices, keeps = self._run(arguments if self._identity else as_lists(rows), arguments)
             del arguments
             if isinstance(self.output, Product):
-                failed_row = list(self.output.failed_index())
-                values = np.array([list(r) if isinstance(r, tuple) else failed_row for r in indices], dtype=np.int64)
-                outputs = torch.from_numpy(values.reshape(len(indices), len(failed_row)))
-                ok = torch.tensor([isinstance(r, tuple) for r in indices], dtype=torch.bool)
+                succeeded = [i for i, r in enumerate(indices) if isinstance(r, tuple)]  # often few (sudoku)
+                values = np.full((len(indices), self.output.num_components), FAILED, dtype=np.int64)
+                if succeeded:
+                    values[succeeded] = np.array([indices[i] for i in succeeded], dtype=np.int64)
+                outputs = torch.from_numpy(values)
+                ok = torch.zeros(len(indices), dtype=torch.bool)
+                ok[succeeded] = True
             else:
                 outputs = torch.tensor(indices, dtype=torch.long).unsqueeze(1)
                 ok = outputs[:, 0] != FAILED

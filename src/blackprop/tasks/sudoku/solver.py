@@ -8,7 +8,10 @@ a row) or ``Ambiguous`` (two or more solutions); both are ``SudokuError``.
 Solver: each cell holds a 9-bit candidate mask. Placing a digit removes it from the cell's 20
 peers; a cell left with one candidate is placed (naked single), and a digit with one place left
 in a row, column or box is placed there (hidden single). When propagation stalls, the search
-branches on the open cell with the fewest candidates and counts solutions up to two.
+branches on the open cell with the fewest candidates and counts solutions up to two. ``solve`` and
+``solve_cells`` (the sudoku program, called once per distinct sampled board) start from one 243-bit
+mask of the givens' (unit, digit) pairs: a digit given twice in a unit, the usual fate of a misread
+board, is found in a few bit operations, before any candidate is computed.
 
 Generator: a random full grid (the solver filling an empty board with digits tried in a random
 order), then a random subset of ``givens`` cells is kept; while the puzzle has a second solution,
@@ -26,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import random
 import time
@@ -52,6 +56,7 @@ ROWS = [[r * 9 + c for c in range(9)] for r in range(9)]
 COLUMNS = [[r * 9 + c for r in range(9)] for c in range(9)]
 BOXES = [[(3 * (b // 3) + i // 3) * 9 + 3 * (b % 3) + i % 3 for i in range(9)] for b in range(9)]
 UNITS = ROWS + COLUMNS + BOXES
+UNIT_GETTERS = [operator.itemgetter(*unit) for unit in UNITS]  # a unit's 9 candidate masks in one call
 PEERS = [sorted({p for unit in UNITS if cell in unit for p in unit} - {cell}) for cell in range(81)]
 BIT = {1 << (d - 1): d for d in range(1, 10)}  # single-bit mask -> digit
 POPCOUNT = [bin(m).count("1") for m in range(ALL + 1)]
@@ -83,30 +88,30 @@ def _check_board(board: Sequence[int]) -> list[int]:
 def _place(cand: list[int], cell: int, bit: int) -> bool:
     """Set ``cell`` to the digit ``bit`` and propagate naked singles; False on a contradiction."""
     stack = [(cell, bit)]
+    pop, push = stack.pop, stack.append
     while stack:
-        cell, bit = stack.pop()
+        cell, bit = pop()
         if not cand[cell] & bit:
             return False
         cand[cell] = bit
         for peer in PEERS[cell]:
             mask = cand[peer]
             if mask & bit:
-                mask &= ~bit
+                mask ^= bit  # the bit is set: clear it
                 if not mask:
                     return False
                 cand[peer] = mask
-                if mask in BIT:
-                    stack.append((peer, mask))
+                if not mask & (mask - 1):  # one candidate left
+                    push((peer, mask))
     return True
 
 
 def _hidden_singles(cand: list[int]) -> bool | None:
     """Place every digit that fits one cell of a unit. None on a contradiction, else whether anything changed."""
     changed = False
-    for unit in UNITS:
+    for unit, masks_of in zip(UNITS, UNIT_GETTERS, strict=True):
         once = twice = placed = 0
-        for cell in unit:
-            mask = cand[cell]
+        for mask in masks_of(cand):
             twice |= once & mask
             once |= mask
             if not mask & (mask - 1):
@@ -168,6 +173,55 @@ def _initial(cells: list[int]) -> list[int] | None:
     return cand
 
 
+BIT_OF = {d: 1 << (d - 1) for d in range(1, 10)}  # digit (any number equal to 1..9) -> its bit
+DIGIT_SET = frozenset(range(1, 10))
+CELL_SET = frozenset(range(81))
+UNITS_OF = [(cell // 9, 9 + cell % 9, 18 + 3 * (cell // 27) + cell % 9 // 3) for cell in range(81)]  # row, column, box
+#: GIVEN[cell][digit]: bit 9 u + digit - 1 set for each of the cell's three units u (243 bits)
+GIVEN = [{d: sum(1 << (9 * u + d - 1) for u in UNITS_OF[cell]) for d in range(1, 10)} for cell in range(81)]
+
+
+def _initial_from_units(digits: Sequence[Any], positions: Sequence[int]) -> list[int] | None:
+    """The candidates ``_initial`` gives for ``digits`` (1..9) in the distinct cells ``positions``, reached faster.
+
+    Each given sets one bit per unit (bit 9 u + d - 1 for digit d in unit u); a bit set twice is a
+    digit given twice in one unit, a contradiction found without any propagation. Otherwise a blank
+    cell gets ``ALL`` minus the digits of its row, column and box, then every blank cell left with one
+    candidate is placed (naked singles, propagated by ``_place``). Only the order of the eliminations
+    differs from ``_initial``, not their fixpoint: the same state, or None for both.
+    """
+    given = 0
+    for digit, cell in zip(digits, positions, strict=True):
+        mask = GIVEN[cell][digit]
+        if given & mask:
+            return None  # the same digit given twice in one unit
+        given |= mask
+    units = [given >> shift & ALL for shift in range(0, 243, 9)]
+    cand = [ALL & ~(units[row] | units[column] | units[box]) for row, column, box in UNITS_OF]
+    for digit, cell in zip(digits, positions, strict=True):
+        cand[cell] = BIT_OF[digit]
+    for cell in CELL_SET.difference(positions):
+        mask = cand[cell]
+        if not mask:
+            return None
+        if mask in BIT and not _place(cand, cell, mask):
+            return None
+    return cand
+
+
+def _unique_solution(digits: Sequence[Any], positions: Sequence[int]) -> tuple[int, ...]:
+    """``solve`` on the board with ``digits`` (1..9) in the distinct cells ``positions`` (others blank)."""
+    cand = _initial_from_units(digits, positions)
+    found: list[list[int]] = []
+    if cand is not None:
+        _search(cand, 2, found)
+    if len(found) == 1:
+        return tuple(found[0])
+    if not found:
+        raise Unsolvable(f"sudoku board with {len(digits)} givens has no solution")
+    raise Ambiguous(f"sudoku board with {len(digits)} givens has more than one solution")
+
+
 def count_solutions(board: Sequence[int], limit: int = 2) -> list[tuple[int, ...]]:
     """Up to ``limit`` solutions of ``board`` (81 digits, 0 blank), each a tuple of 81 digits."""
     cand = _initial(_check_board(board))
@@ -186,13 +240,8 @@ def solve(board: Sequence[int]) -> tuple[int, ...]:
     blackprop.tasks.sudoku.solver.Ambiguous: sudoku board with 0 givens has more than one solution
     """
     cells = _check_board(board)
-    solutions = count_solutions(cells, limit=2)
-    if len(solutions) == 1:
-        return solutions[0]
-    givens = 81 - cells.count(0)
-    if not solutions:
-        raise Unsolvable(f"sudoku board with {givens} givens has no solution")
-    raise Ambiguous(f"sudoku board with {givens} givens has more than one solution")
+    positions = [cell for cell, digit in enumerate(cells) if digit]
+    return _unique_solution([cells[cell] for cell in positions], positions)
 
 
 def solve_cells(digits: Sequence[int], positions: Sequence[int]) -> tuple[int, ...]:
@@ -202,6 +251,8 @@ def solve_cells(digits: Sequence[int], positions: Sequence[int]) -> tuple[int, .
     """
     if len(digits) != len(positions):
         raise ValueError(f"solve_cells: {len(digits)} digits but {len(positions)} positions; give one cell per digit")
+    if DIGIT_SET.issuperset(digits) and CELL_SET.issuperset(positions) and len(set(positions)) == len(positions):
+        return _unique_solution(digits, positions)  # the common case, without building and checking a board
     board = [0] * 81
     for digit, position in zip(digits, positions, strict=True):
         if board[position]:
