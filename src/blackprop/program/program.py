@@ -296,7 +296,8 @@ class Program(BaseProgram):
             del arguments
             if isinstance(self.output, Product):
                 succeeded = [i for i, r in enumerate(indices) if isinstance(r, tuple)]  # often few (sudoku)
-                values = np.full((len(indices), self.output.num_components), FAILED, dtype=np.int64)
+                values = np.empty((len(indices), self.output.num_components), dtype=np.int64)
+                values[:] = self.output.failed_index()
                 if succeeded:
                     values[succeeded] = np.array([indices[i] for i in succeeded], dtype=np.int64)
                 outputs = torch.from_numpy(values)
