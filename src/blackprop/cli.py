@@ -59,6 +59,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
                         help="constant, or cosine decay per epoch towards 0 (task default if omitted)")
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--network", help="perception network, where the task offers several (sum64/256/1024: "
+                                           "lenet, lenet-wide, mnistnet)")
     parser.add_argument("--num-samples", "-k", type=int, help="samples per example for sampling estimators")
     parser.add_argument("--train-size", type=int, help="number of training examples")
     parser.add_argument("--valid-size", type=int, help="number of validation examples (accuracy each epoch)")
@@ -167,7 +169,7 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
         valid_size=args.valid_size, test_size=args.test_size, estimator_settings=settings,
         threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
-        progress=not args.quiet, executor=args.executor, search=args.search,
+        progress=not args.quiet, executor=args.executor, search=args.search, network=args.network,
     )
 
 

@@ -8,6 +8,9 @@ probability tensor, or ``padded`` sequence, per input).
   maxpool 2, FC 1024->1024 ReLU, dropout 0.5, FC 1024->classes, softmax.
 * ``LeNet`` (the sample-efficiency experiments): conv 1->6 k5, maxpool, conv 6->16 k5, maxpool,
   FC 256->120->84->classes, softmax.
+* ``LeNetWide`` (the long sums, sum64 to sum1024): conv 1->16 k5, maxpool, conv 16->32 k5, maxpool,
+  FC 512->128 ReLU, dropout, FC 128->classes, softmax; about 2x LeNet's time per image and 1/14 of
+  MNISTNet's parameters (0.08M against 1.1M).
 * ``SymbolNet`` (HWF), ``LeafNet`` (leaf features), ``ObjectNet`` (scene objects).
 * Task models: ``DigitsModel`` (MNIST-R, sum-n), ``FormulaModel`` (hwf, hwf-typed), ``LeafModel``,
   ``SceneModel``, ``SudokuModel``.
@@ -30,7 +33,7 @@ from .data.leaves import MARGINS, SHAPES, TEXTURES
 from .data.scenes import CROP_SIZE, OBJECTS
 from .spaces import padded
 
-__all__ = ["NETWORKS", "DigitsModel", "FormulaModel", "LeNet", "LeafModel", "LeafNet", "MNISTNet", "ObjectNet",
+__all__ = ["NETWORKS", "DigitsModel", "FormulaModel", "LeNet", "LeNetWide", "LeafModel", "LeafNet", "MNISTNet", "ObjectNet",
            "SceneModel", "SudokuModel", "SymbolNet"]
 
 
@@ -64,7 +67,22 @@ class LeNet(nn.Module):
         return torch.softmax(self.classifier(self.features(images).flatten(1)), dim=1)
 
 
-NETWORKS = {"mnistnet": MNISTNet, "lenet": LeNet}
+@final
+class LeNetWide(nn.Module):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(16, 32, 5), nn.MaxPool2d(2), nn.ReLU()
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(512, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes)
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.classifier(self.features(images).flatten(1)), dim=1)
+
+
+NETWORKS = {"mnistnet": MNISTNet, "lenet": LeNet, "lenet-wide": LeNetWide}
 
 
 @final

@@ -58,6 +58,7 @@ class RunConfig:
     progress: bool = True
     executor: str | None = None
     search: int = 1
+    network: str | None = None
 
     def resolved(self, task: Task) -> RunConfig:
         """A copy with every None setting replaced by the task default."""
@@ -98,8 +99,9 @@ class RunConfig:
 def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The settings that make a run (a resolved config, or a results row): equal identities, same numbers.
 
-    ``lr_schedule`` and ``search`` enter only when not at their defaults, and ``valid_size`` only when
-    set, so rows written before these options existed keep their identity.
+    ``lr_schedule`` and ``search`` enter only when not at their defaults and ``network`` only when
+    set, so rows written before these options existed keep their identity (``valid_size`` never enters:
+    validation does not change the trained weights).
 
     >>> identity({"task": "sum2", "method": "ised", "seed": 0, "epochs": 3})["estimator_settings"]
     {}
@@ -111,6 +113,8 @@ def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
         ident["lr_schedule"] = row["lr_schedule"]
     if (row.get("search") or 1) > 1:
         ident["search"] = row["search"]
+    if row.get("network") is not None:
+        ident["network"] = row["network"]
     return ident
 
 

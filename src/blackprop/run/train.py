@@ -42,6 +42,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     task = get_task(config.task)
     config = config.resolved(task)
     config.validate()
+    task.check_network(config.network)
     assert config.epochs and config.batch_size and config.train_size and config.test_size and config.lr
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -50,7 +51,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     torch.manual_seed(config.seed)  # network initialisation and dropout; the data has its own seed
     train_data = task.data("train", config.train_size)
     valid_data = task.data("valid", config.valid_size or config.test_size, train_size=config.train_size)
-    model = task.make_model().to(device)
+    model = task.model(config.network).to(device)
     program = task.make_program()
     if config.executor is not None:
         program.use_executor(config.executor)
@@ -151,6 +152,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     return {
         "task": task.name, "method": config.method, "seed": config.seed, "epochs": config.epochs, "lr": config.lr,
         **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "constant" else {}),
+        **({"network": config.network} if config.network is not None else {}),
         "batch_size": config.batch_size, "num_samples": config.num_samples, "train_size": config.train_size,
         "valid_size": len(valid_data), "test_size": config.test_size,
         "estimator_settings": config.estimator_settings,

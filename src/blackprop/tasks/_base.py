@@ -93,6 +93,23 @@ class Task:
     paper: dict[str, float] = field(default_factory=dict)
     family: str = "mnist-r"
     data_seed: int = 0
+    #: other perception networks the task's model can be built with (``RunConfig.network``), by name;
+    #: ``default_network`` names the one ``make_model`` uses. Empty: the task has one model.
+    networks: dict[str, Callable[[], torch.nn.Module]] = field(default_factory=dict)
+    default_network: str | None = None
+
+    def model(self, network: str | None = None) -> torch.nn.Module:
+        """The task's model, with the named perception network (None: ``make_model``'s)."""
+        self.check_network(network)
+        return self.make_model() if network is None else self.networks[network]()
+
+    def check_network(self, network: str | None) -> None:
+        """Raise ValueError, naming the choices, unless ``network`` is None or one of ``networks``."""
+        if network is None or network in self.networks:
+            return
+        if not self.networks:
+            raise ValueError(f"{self.name} has one perception network; drop --network {network}")
+        raise ValueError(f"{self.name}: unknown network {network!r}; valid: {', '.join(sorted(self.networks))}")
 
     def data(self, split: str, size: int, *, train_size: int | None = None) -> TaskData:
         """The ``split`` examples, fixed by the task's own seed (never the run's).

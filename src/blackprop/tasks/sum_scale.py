@@ -6,8 +6,8 @@ methods (ISED, REINFORCE, IndeCateR+, which run the fold as one black box on sam
 program. The label is the sum only; per-digit (symbol) accuracy is reported beside task accuracy.
 
 Budget (CTSketch, Choi et al. 2025, from its public code): 6,000 training sums for every n (MNIST
-images repeated), batch 16, Adam lr 1e-3. Perception network: LeNet (smaller than the MNIST-R
-network; state it in every result row).
+images repeated), batch 16, Adam lr 1e-3. Perception network: LeNet by default (smaller than the
+MNIST-R network), or ``lenet-wide`` / ``mnistnet`` with ``--network``; every result row names it.
 
 Splits (every draw fixed by the task's seed, never the run's):
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..data.mnist import mnist_pool, mnist_source
-from ..models import DigitsModel, LeNet
+from ..models import NETWORKS, DigitsModel, LeNet
 from ..spaces import Discrete
 from ..structured import Fold
 from ._base import Defaults, Task, TaskData, task_seed
@@ -92,6 +92,9 @@ def scale_task(n: int) -> Task:
         description=f"sum of {n} digits, a Fold of add; 6,000 training sums (CTSketch's budget)",
         make_program=make_program,
         make_model=lambda: DigitsModel(LeNet()),
+        networks={name: functools.partial(lambda net: DigitsModel(NETWORKS[net]()), name)
+                  for name in ("lenet", "lenet-wide", "mnistnet")},
+        default_network="lenet",
         load_data=lambda split, size, seed: scale_data(n, split, size, seed),
         defaults=Defaults(epochs=10, lr=1e-3, batch_size=16, num_samples=10 * n, train_size=6000, valid_size=500,
                           test_size=500),

@@ -1,0 +1,54 @@
+"""``RunConfig.network`` / ``--network``: a task's model built with another perception network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blackprop.models import NETWORKS, LeNet, LeNetWide, MNISTNet
+from blackprop.run.config import RunConfig, identity, run_id
+from blackprop.run.train import train
+from blackprop.tasks import get_task
+
+
+@pytest.mark.parametrize(("name", "cls"), [("lenet", LeNet), ("lenet-wide", LeNetWide), ("mnistnet", MNISTNet)])
+def test_sum64_model_is_built_with_the_named_network(name, cls):
+    model = get_task("sum64").model(name)
+    assert isinstance(model.network, cls)
+    probs = torch.stack(model(torch.zeros(2, 64, 1, 28, 28)), dim=1)  # one input per digit position
+    assert probs.shape == (2, 64, 10)
+    assert torch.allclose(probs.sum(-1), torch.ones(2, 64))
+
+
+def test_default_model_is_the_default_network():
+    task = get_task("sum64")
+    assert task.default_network == "lenet" and isinstance(task.model().network, NETWORKS["lenet"])
+
+
+def test_unknown_network_names_the_choices():
+    with pytest.raises(ValueError, match="unknown network 'resnet'; valid: lenet, lenet-wide, mnistnet"):
+        get_task("sum64").model("resnet")
+    with pytest.raises(ValueError, match="sum2 has one perception network"):
+        get_task("sum2").model("lenet")
+    with pytest.raises(ValueError, match="sum2 has one perception network"):  # before any data is loaded
+        train(RunConfig(task="sum2", network="lenet", epochs=1, train_size=4, test_size=4, progress=False))
+
+
+def test_network_enters_the_identity_only_when_chosen():
+    plain = RunConfig(task="sum64", method="fold", epochs=1)
+    wide = RunConfig(task="sum64", method="fold", epochs=1, network="lenet-wide")
+    assert "network" not in identity(plain)  # rows from before the option keep their identity
+    assert identity(wide)["network"] == "lenet-wide"
+    assert run_id(plain) != run_id(wide)
+
+
+def test_row_records_the_chosen_network_and_trains_it():
+    config = RunConfig(task="sum64", method="fold", network="lenet-wide", epochs=1, train_size=16, valid_size=8,
+                       test_size=8, estimator_settings={"min_mass": 1e-12}, threads=1, progress=False)
+    row = train(config)
+    assert row["network"] == "lenet-wide"
+    assert identity(row) == identity(config.resolved(get_task("sum64")))
+    default = train(RunConfig(task="sum64", method="fold", epochs=1, train_size=16, valid_size=8, test_size=8,
+                              estimator_settings={"min_mass": 1e-12}, threads=1, progress=False))
+    assert "network" not in default
+    assert row["history"][0]["train_loss"] != default["history"][0]["train_loss"]  # another network trained
