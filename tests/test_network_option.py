@@ -52,3 +52,13 @@ def test_row_records_the_chosen_network_and_trains_it():
                               estimator_settings={"min_mass": 1e-12}, threads=1, progress=False))
     assert "network" not in default
     assert row["history"][0]["train_loss"] != default["history"][0]["train_loss"]  # another network trained
+
+
+def test_grid_with_a_bad_network_fails_before_its_first_run(tmp_path):
+    from blackprop.run.grid import run_grid
+
+    jobs = [("ok", RunConfig(task="sum64", method="fold", epochs=1, train_size=16, test_size=8, progress=False)),
+            ("bad", RunConfig(task="sum64", method="fold", epochs=1, network="resnet", progress=False))]
+    with pytest.raises(ValueError, match="unknown network 'resnet'"):
+        run_grid(jobs, tmp_path / "results.jsonl", record={}, log=lambda _: None)
+    assert not (tmp_path / "results.jsonl").exists()

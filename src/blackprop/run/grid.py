@@ -53,6 +53,7 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
     resolved = [(grid, c.resolved(get_task(c.task))) for grid, c in jobs]
     for _, config in resolved:  # a bad grid fails before its first run, not hours in
         config.validate()
+        get_task(config.task).check_network(config.network)
     done = finished(results)
     todo = []
     for grid, config in resolved:
