@@ -26,8 +26,10 @@ def test_default_model_is_the_default_network():
 
 
 def test_unknown_network_names_the_choices():
-    with pytest.raises(ValueError, match="unknown network 'resnet'; valid: lenet, lenet-wide, mnistnet"):
-        get_task("sum64").model("resnet")
+    with pytest.raises(ValueError, match="unknown network 'transformer'; valid: lenet, lenet-wide, mnistnet"):
+        get_task("sum64").model("transformer")
+    with pytest.raises(ValueError, match="unknown network 'LeNet-Wide' \\(did you mean 'lenet-wide'\\?\\)"):
+        get_task("sum64").model("LeNet-Wide")
     with pytest.raises(ValueError, match="sum2 has one perception network"):
         get_task("sum2").model("lenet")
     with pytest.raises(ValueError, match="sum2 has one perception network"):  # before any data is loaded

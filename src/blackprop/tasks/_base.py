@@ -24,6 +24,7 @@ from typing import Any, final
 import torch
 
 from ..program import BaseProgram
+from ..settings import did_you_mean
 
 __all__ = ["SPLITS", "Defaults", "Task", "TaskData", "task_seed"]
 
@@ -109,7 +110,8 @@ class Task:
             return
         if not self.networks:
             raise ValueError(f"{self.name} has one perception network; drop --network {network}")
-        raise ValueError(f"{self.name}: unknown network {network!r}; valid: {', '.join(sorted(self.networks))}")
+        raise ValueError(f"{self.name}: unknown network {network!r}{did_you_mean(network, self.networks)}; valid: "
+                         f"{', '.join(sorted(self.networks))}")
 
     def data(self, split: str, size: int, *, train_size: int | None = None) -> TaskData:
         """The ``split`` examples, fixed by the task's own seed (never the run's).
