@@ -64,3 +64,16 @@ def test_grid_with_a_bad_network_fails_before_its_first_run(tmp_path):
     with pytest.raises(ValueError, match="unknown network 'resnet'"):
         run_grid(jobs, tmp_path / "results.jsonl", record={}, log=lambda _: None)
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_report_keeps_runs_of_another_network_apart():
+    from blackprop.run.tables import accuracy_section
+
+    base = {"task": "sum64", "method": "fold", "seed": 0, "epochs": 20, "lr": 1e-3, "batch_size": 16,
+            "num_samples": 640, "train_size": 6000, "test_size": 500, "estimator": {"name": "fold"},
+            "valid_accuracy": 0.4, "symbol_accuracy": 0.99, "seconds": 1.0, "program_calls": 1, "history": []}
+    rows = [{**base, "test_accuracy": 0.50}, {**base, "test_accuracy": 0.60, "network": "lenet-wide"}]
+    table = "\n".join(accuracy_section("t", rows))
+    assert "network=lenet-wide" in table
+    assert "50.0" in table and "60.0" in table  # two rows, not one mean of 55.0
+    assert "55.0" not in table

@@ -31,6 +31,8 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out = {f: row.get(f) for f in SETTING_FIELDS}
     out["lr_schedule"] = row.get("lr_schedule", "constant")  # rows from before the option: constant
     out["search"] = row.get("search", 1)
+    if row.get("network") is not None:  # a network chosen with --network: its own table row
+        out["network"] = row["network"]
     estimator = dict(row.get("estimator") or {})
     estimator.pop("name", None)
     if "num_samples" in estimator:  # what the estimator used (--set num_samples=N overrides the task's k)
