@@ -3,8 +3,9 @@
 Each case runs one seeded layer (``BlackBox(..., seed=0)``) on fixed probabilities and records the
 loss and the gradient with respect to the network's logits. ``tests/data/fixed_seed_results.json``
 holds the figures the code gave before the round-3 speed changes (commit 64d84ee); the same draws
-must give the same loss and gradient. The comparison allows float rounding (rtol 1e-6): a change
-of the draws or of the arithmetic moves the figures by far more. Regenerate (only when a result is
+must give the same loss and gradient. The comparison allows float rounding (rtol 1e-6, and 1e-5 of
+the gradient's L1 norm for entries that cancel to about 0 or sum many entries, which differ at that
+level between CPUs with other vector kernels): a change of the draws moves the figures by far more. Regenerate (only when a result is
 meant to change, saying why in the commit) with
 
     PYTHONPATH=src python tests/test_fixed_seed.py > tests/data/fixed_seed_results.json
@@ -159,7 +160,12 @@ def test_fixed_seed_loss_and_gradient_are_unchanged(key: str, pinned: dict[str, 
         return
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-6, abs=1e-9)
     for g, w in zip(got["grad"], want["grad"], strict=True):
-        assert torch.allclose(torch.tensor(g), torch.tensor(w), rtol=1e-6, atol=1e-9), key
+        # float32 rounding is relative to the gradient's scale, not to each entry: an entry that cancels
+        # to ~0, or a projection summing hundreds of entries, moves by ~1e-6 of the L1 norm between
+        # CPUs whose vector kernels differ (measured: at most 1.2e-6 of it, sudoku); other draws move
+        # entries by 1e-3 of it and more
+        scale = float(torch.tensor(w, dtype=torch.float64).abs().sum())
+        assert torch.allclose(torch.tensor(g), torch.tensor(w), rtol=1e-6, atol=1e-5 * scale + 1e-9), key
 
 
 if __name__ == "__main__":

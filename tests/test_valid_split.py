@@ -60,12 +60,12 @@ def test_mnist_valid_images_are_training_images_the_training_examples_do_not_use
     task = get_task("sum2")
     train = task.data("train", train_size or task.defaults.train_size)
     valid = task.data("valid", task.defaults.valid_size, train_size=train_size)
-    assert len(valid) == 500 == task.defaults.valid_size
+    assert len(valid) == 2000 == task.defaults.valid_size  # MNIST-R recipe: 2,000 validation examples
     assert valid.pool is train.pool  # both draw from MNIST's training images
     assert not set(valid.index.ravel().tolist()) & set(train.index.ravel().tolist())
     # labels follow the true digits, and the draw is fixed by the task's seed
     assert valid.labels == [a + b for a, b in valid.symbols.tolist()]
-    assert torch.equal(task.data("valid", 500, train_size=train_size).index, valid.index)
+    assert torch.equal(task.data("valid", 2000, train_size=train_size).index, valid.index)
     assert valid.source.startswith("MNIST (")
 
 
@@ -78,7 +78,7 @@ def test_mnist_valid_differs_from_test_split():
 def test_every_task_has_a_valid_size():
     for name in [*MNIST_R, "sum8", "hwf", "leaf-dt", "scene", "sudoku"]:
         assert get_task(name).defaults.valid_size > 0
-    assert get_task("sum3").defaults.valid_size == 500
+    assert (get_task("sum3").defaults.valid_size, get_task("sum3").defaults.test_size) == (2000, 5000)
 
 
 @pytest.mark.skipif(not symbols_available(), reason="needs mdas_symbols_v1.zip (BLACKPROP_SYMBOLS)")
