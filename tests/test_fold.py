@@ -219,3 +219,20 @@ def test_hand_written_backward_passes_gradcheck_with_failures_and_a_cap(max_stat
     assert torch.autograd.gradcheck(loss, (probs,), eps=1e-6, atol=1e-8)
     if max_states is not None:
         assert fold.trace.max_live_states == max_states and fold.trace.max_truncated > 0
+
+
+@pytest.mark.parametrize("min_mass", [0.0, 1e-12])
+def test_impossible_target_gives_a_finite_loss_and_no_nan_gradient(min_mass):
+    """p(y) = 0 exactly (the true digit has probability 0 in float32, or its state was pruned): the
+    loss is clamped and the gradient is finite, so one such example cannot turn the network to NaN."""
+    digit = bp.Discrete(range(10))
+    total = bp.Fold(lambda s, x: s + x, 0, element=digit, length=4, output=bp.Discrete(range(37)))
+    layer = bp.BlackBox(total, bp.ExactFold(min_mass=min_mass))
+    logits = torch.zeros(2, 4, 10)
+    logits[:, :, 1] = 200.0  # softmax puts exactly 0 on every other digit: every sum is 4
+    logits = logits.requires_grad_()
+    probs = torch.softmax(logits, dim=-1)
+    loss = layer.loss(*probs.unbind(1), target=torch.tensor([4, 7]))  # 7 is impossible
+    loss.backward()
+    assert torch.isfinite(loss) and float(loss.detach()) == pytest.approx(50.0)  # (0 + 100) / 2: -log p clamped at 100
+    assert torch.isfinite(logits.grad).all()

@@ -43,6 +43,7 @@ from typing import Any, final
 
 import torch
 
+from .._math import safe_log
 from ..program import FAILED, BaseProgram
 from ..spaces import Discrete, Open, OutputSpaceError
 from .propagate import propagate
@@ -295,4 +296,6 @@ class Fold(BaseProgram):
         out = torch.zeros(batch, size, dtype=torch.float64, device=device).index_add(
             1, final[ok].to(device), alpha[:, ok.to(device)])
         self.trace = FoldTrace(live_states=live_counts, truncated=truncated)
-        return out.log().to(probs.dtype if probs.is_floating_point() else torch.float32), truncated
+        # p(y) = 0 (a symbol with probability exactly 0, or a pruned state): log is -inf with a zero,
+        # never NaN, gradient (a plain log's backward gives 0 * inf = NaN and poisons the network)
+        return safe_log(out).to(probs.dtype if probs.is_floating_point() else torch.float32), truncated
