@@ -5,24 +5,25 @@ from __future__ import annotations
 import pytest
 import torch
 
-from blackprop.models import NETWORKS, LeNet, LeNetWide, MNISTNet
+from blackprop.models import LeNet, MNISTNet
 from blackprop.run.config import RunConfig, identity, run_id
 from blackprop.run.train import train
 from blackprop.tasks import get_task
 
 
-@pytest.mark.parametrize(("name", "cls"), [("lenet", LeNet), ("lenet-wide", LeNetWide), ("mnistnet", MNISTNet)])
-def test_sum64_model_is_built_with_the_named_network(name, cls):
+@pytest.mark.parametrize(("name", "cls", "params"), [("lenet", LeNet, 44_426), ("lenet-wide", MNISTNet, 80_202),
+                                                    ("mnistnet", MNISTNet, 1_111_946)])
+def test_sum64_model_is_built_with_the_named_network(name, cls, params):
     model = get_task("sum64").model(name)
     assert isinstance(model.network, cls)
+    assert sum(p.numel() for p in model.network.parameters()) == params
     probs = torch.stack(model(torch.zeros(2, 64, 1, 28, 28)), dim=1)  # one input per digit position
     assert probs.shape == (2, 64, 10)
     assert torch.allclose(probs.sum(-1), torch.ones(2, 64))
 
 
-def test_default_model_is_the_default_network():
-    task = get_task("sum64")
-    assert task.default_network == "lenet" and isinstance(task.model().network, NETWORKS["lenet"])
+def test_default_model_is_lenet():
+    assert isinstance(get_task("sum64").model().network, LeNet)
 
 
 def test_unknown_network_names_the_choices():

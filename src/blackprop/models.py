@@ -5,12 +5,11 @@ wrap them and map a batch of examples ``[B, n, ...]`` to the tuple of program in
 probability tensor, or ``padded`` sequence, per input).
 
 * ``MNISTNet`` (the ISED paper's MNIST-R network): conv 1->32 k5, maxpool 2, conv 32->64 k5,
-  maxpool 2, FC 1024->1024 ReLU, dropout 0.5, FC 1024->classes, softmax.
+  maxpool 2, FC 1024->1024 ReLU, dropout 0.5, FC 1024->classes, softmax; its widths are arguments.
 * ``LeNet`` (the sample-efficiency experiments): conv 1->6 k5, maxpool, conv 6->16 k5, maxpool,
   FC 256->120->84->classes, softmax.
-* ``LeNetWide`` (the long sums, sum64 to sum1024): conv 1->16 k5, maxpool, conv 16->32 k5, maxpool,
-  FC 512->128 ReLU, dropout, FC 128->classes, softmax; about 2x LeNet's time per image and 1/14 of
-  MNISTNet's parameters (0.08M against 1.1M).
+* ``lenet_wide()`` (the long sums, sum64 to sum1024): ``MNISTNet`` at 16/32 channels, FC 512->128,
+  dropout 0.3; about 2x LeNet's time per image and 1/14 of MNISTNet's parameters (0.08M against 1.1M).
 * ``SymbolNet`` (HWF), ``LeafNet`` (leaf features), ``ObjectNet`` (scene objects).
 * Task models: ``DigitsModel`` (MNIST-R, sum-n), ``FormulaModel`` (hwf, hwf-typed), ``LeafModel``,
   ``SceneModel``, ``SudokuModel``.
@@ -24,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, final
 
 import torch
@@ -33,19 +33,21 @@ from .data.leaves import MARGINS, SHAPES, TEXTURES
 from .data.scenes import CROP_SIZE, OBJECTS
 from .spaces import padded
 
-__all__ = ["NETWORKS", "DigitsModel", "FormulaModel", "LeNet", "LeNetWide", "LeafModel", "LeafNet", "MNISTNet", "ObjectNet",
-           "SceneModel", "SudokuModel", "SymbolNet"]
+__all__ = ["NETWORKS", "DigitsModel", "FormulaModel", "LeNet", "LeafModel", "LeafNet", "MNISTNet", "ObjectNet",
+           "SceneModel", "SudokuModel", "SymbolNet", "lenet_wide"]
 
 
 @final
 class MNISTNet(nn.Module):
-    def __init__(self, num_classes: int = 10, dropout: float = 0.5):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.5, channels: tuple[int, int] = (32, 64),
+                 hidden: int = 1024):
         super().__init__()
+        first, second = channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(32, 64, 5), nn.MaxPool2d(2), nn.ReLU()
+            nn.Conv2d(1, first, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(first, second, 5), nn.MaxPool2d(2), nn.ReLU()
         )
         self.classifier = nn.Sequential(
-            nn.Linear(1024, 1024), nn.ReLU(), nn.Dropout(dropout), nn.Linear(1024, num_classes)
+            nn.Linear(16 * second, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -67,22 +69,13 @@ class LeNet(nn.Module):
         return torch.softmax(self.classifier(self.features(images).flatten(1)), dim=1)
 
 
-@final
-class LeNetWide(nn.Module):
-    def __init__(self, num_classes: int = 10, dropout: float = 0.3):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(16, 32, 5), nn.MaxPool2d(2), nn.ReLU()
-        )
-        self.classifier = nn.Sequential(
-            nn.Linear(512, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes)
-        )
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.classifier(self.features(images).flatten(1)), dim=1)
+def lenet_wide(num_classes: int = 10) -> MNISTNet:
+    """MNISTNet's shape at LeNet's scale (16/32 channels, FC 512->128, dropout 0.3): sum64's network,
+    chosen on validation (``benchmarks/network_ceiling.py``)."""
+    return MNISTNet(num_classes, dropout=0.3, channels=(16, 32), hidden=128)
 
 
-NETWORKS = {"mnistnet": MNISTNet, "lenet": LeNet, "lenet-wide": LeNetWide}
+NETWORKS: dict[str, Callable[[], nn.Module]] = {"mnistnet": MNISTNet, "lenet": LeNet, "lenet-wide": lenet_wide}
 
 
 @final

@@ -94,10 +94,9 @@ class Task:
     paper: dict[str, float] = field(default_factory=dict)
     family: str = "mnist-r"
     data_seed: int = 0
-    #: other perception networks the task's model can be built with (``RunConfig.network``), by name;
-    #: ``default_network`` names the one ``make_model`` uses. Empty: the task has one model.
+    #: perception networks the task's model can be built with (``RunConfig.network``), by name;
+    #: ``make_model`` is the default. Empty: the task has one model.
     networks: dict[str, Callable[[], torch.nn.Module]] = field(default_factory=dict)
-    default_network: str | None = None
 
     def model(self, network: str | None = None) -> torch.nn.Module:
         """The task's model, with the named perception network (None: ``make_model``'s)."""

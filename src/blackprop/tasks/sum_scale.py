@@ -7,7 +7,8 @@ program. The label is the sum only; per-digit (symbol) accuracy is reported besi
 
 Budget (CTSketch, Choi et al. 2025, from its public code): 6,000 training sums for every n (MNIST
 images repeated), batch 16, Adam lr 1e-3. Perception network: LeNet by default (smaller than the
-MNIST-R network), or ``lenet-wide`` / ``mnistnet`` with ``--network``; every result row names it.
+MNIST-R network), or ``lenet-wide`` / ``mnistnet`` with ``--network``, which the row then records
+(a row without ``network`` ran LeNet).
 
 Splits (every draw fixed by the task's seed, never the run's):
 
@@ -81,6 +82,10 @@ def scale_data(n: int, split: str, size: int, seed: int) -> TaskData:
                     symbols=torch.from_numpy(digits), source=mnist_source())
 
 
+def _digits_model(network: str) -> DigitsModel:
+    return DigitsModel(NETWORKS[network]())
+
+
 def scale_task(n: int) -> Task:
     """sum-n over a Fold program, CTSketch's budget: 6,000 training sums, batch 16, lr 1e-3."""
 
@@ -92,9 +97,7 @@ def scale_task(n: int) -> Task:
         description=f"sum of {n} digits, a Fold of add; 6,000 training sums (CTSketch's budget)",
         make_program=make_program,
         make_model=lambda: DigitsModel(LeNet()),
-        networks={name: functools.partial(lambda net: DigitsModel(NETWORKS[net]()), name)
-                  for name in ("lenet", "lenet-wide", "mnistnet")},
-        default_network="lenet",
+        networks={name: functools.partial(_digits_model, name) for name in ("lenet", "lenet-wide", "mnistnet")},
         load_data=lambda split, size, seed: scale_data(n, split, size, seed),
         defaults=Defaults(epochs=10, lr=1e-3, batch_size=16, num_samples=10 * n, train_size=6000, valid_size=500,
                           test_size=500),
