@@ -51,6 +51,18 @@ def test_bad_spec_names_the_field(study):
     assert main(["bench", str(study.parent / "missing")]) == 2
 
 
+def test_bench_grids_runs_only_the_named_grids(study, capsys):
+    second = SPEC.split("[[grid.override]]")[0].replace('name = "tiny"', 'name = "other"').split("\n\n", 1)[1]
+    (study / "spec.toml").write_text(SPEC + "\n" + second.replace("seeds = [0, 1]", "seeds = [5]"))
+    assert [g.name for g in load_study(study).grids] == ["tiny", "other"]
+    assert main(["bench", str(study), "--grids", "tiny,otter"]) == 2  # a typo runs nothing
+    assert "no grid 'otter' (did you mean 'other'?); its grids: tiny, other" in capsys.readouterr().err
+    assert not (study / "results.jsonl").exists()
+    assert main(["bench", str(study), "--grids", "other"]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["grid"], r["method"], r["seed"]) for r in rows) == [("other", "exact", 5), ("other", "ised", 5)]
+
+
 def test_study_runs_in_two_workers_resumes_and_reports(study, capsys):
     assert main(["bench", str(study), "--workers", "2"]) == 0
     rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]

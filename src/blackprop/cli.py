@@ -14,6 +14,7 @@ Estimator settings use one grammar everywhere: ``--set key=value`` (repeatable),
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shlex
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="run (and resume) a study's spec, or a task x method x seed grid")
     bench.add_argument("study", nargs="?", help="a study folder holding spec.toml (experiments/<study>)")
+    bench.add_argument("--grids", metavar="NAMES", help="with a study: run only these of its grids (comma-separated names)")
     bench.add_argument("--workers", type=int, default=1, help="runs trained at once in local processes")
     bench.add_argument("--cluster", metavar="ADDRESS", help="dispatch runs to a dask scheduler (tcp://HOST:PORT)")
     bench.add_argument("--tasks", help="without a study: comma-separated tasks ('mnist-r' for all 11)")
@@ -272,6 +274,20 @@ def save_result(result: dict[str, Any], path: Path, checkpoint: Path | None) -> 
     return fallback
 
 
+def _chosen_grids(study: Any, names: str | None) -> list[tuple[str, Any]]:
+    """The study's runs, or (``--grids a,b``) only those of the named grids; an unknown name is an error."""
+    if names is None:
+        return list(study.configs())
+    known = [grid.name for grid in study.grids]
+    chosen = _split(names)
+    for name in chosen:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            raise ValueError(f"--grids: {study.folder / 'spec.toml'} has no grid {name!r}"
+                             f"{f' (did you mean {hint[0]!r}?)' if hint else ''}; its grids: {', '.join(known)}")
+    return [(grid, config) for grid, config in study.configs() if grid in chosen]
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .run.grid import run_grid
     from .run.spec import load_study
@@ -283,7 +299,7 @@ def _bench(args: argparse.Namespace) -> int:
             if not study.grids:
                 raise ValueError(f"{study.folder / 'spec.toml'}: no [[grid]] section, so nothing to run; add one "
                                  "(see blackprop.run.spec)")
-            run_grid(list(study.configs()), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
+            run_grid(_chosen_grids(study, args.grids), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
                      workers=args.workers, cluster=args.cluster)
         except (ValueError, RuntimeError) as error:
             print(f"blackprop bench: {error}", file=sys.stderr)
