@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
@@ -112,6 +113,21 @@ def test_parser_matches_python_arithmetic_on_random_formulas():
         text = [SYMBOLS.values[i] for i in row if i >= 0]
         expected = eval("".join(text).replace("/", "*Fraction(1,1)/"), {"Fraction": Fraction})  # noqa: S307
         assert evaluate_formula(text) == expected
+        assert formula_value(text) == float(expected)  # integer arithmetic, rounded once, as the Fraction
+
+
+def test_every_formula_of_five_symbols_matches_fraction_arithmetic():
+    """All 16,000 formulas d op d op d: the integer parser's float is the Fraction's, and the division
+    by zero cases raise, with a message written when read."""
+    for a, b, c in itertools.product(range(10), repeat=3):
+        for p, q in itertools.product("+-*/", repeat=2):
+            text = [str(a), p, str(b), q, str(c)]
+            if (p == "/" and b == 0) or (q == "/" and c == 0):
+                with pytest.raises(FormulaError, match=f"division by zero at position {1 if p == '/' and b == 0 else 3}"):
+                    formula_value(text)
+                continue
+            expected = eval("".join(text).replace("/", "*Fraction(1,1)/"), {"Fraction": Fraction})  # noqa: S307
+            assert formula_value(text) == float(expected) and evaluate_formula(text) == expected
 
 
 # --- the tolerance -----------------------------------------------------------------------------

@@ -278,3 +278,25 @@ def test_serial_calls_resume_after_a_raising_tuple_and_keep_every_result_in_orde
     assert outputs.tolist() == [5, -1, -1, 6, 2, -1, 5]  # 2.0 is the output 2; None is a failure
     assert seen == [(0, 2), (0, 3), (1, 4), (2, 2), (5, 1), (7, 7)]  # distinct tuples, in code order
     assert (program.stats.calls, program.stats.failures, set(program.stats.errors)) == (6, 3, {"raised", "returned"})
+
+
+@pytest.mark.parametrize("inputs", [
+    (bp.Discrete(range(10)), bp.Discrete(range(10))),  # the indices themselves
+    (bp.Discrete([3, 7, 11]), bp.Discrete(["a", "b"])),  # int values, then an object column
+    (bp.Sequence(bp.Discrete(list("+-*/0123")), 5),),  # one Sequence (hwf's layout)
+    (bp.Discrete([(1, 2), (3, 4)]), bp.Sequence(bp.Discrete(["x", "y", "z"]), 3), bp.Sequence(bp.Discrete(range(4)), 2)),
+])
+def test_row_decoder_equals_decode_row_by_row(inputs):
+    """The column-wise decoder gives ``decode(row)`` for every row, tuple values whole and padding cut."""
+    program = bp.Program(lambda *args: 0, inputs, bp.Discrete([0]))
+    generator = torch.Generator().manual_seed(7)
+    columns = []
+    for space in inputs:
+        if isinstance(space, bp.Sequence):
+            values = torch.randint(0, space.element.size, (200, space.max_len), generator=generator)
+            length = torch.randint(0, space.max_len + 1, (200, 1), generator=generator)
+            columns.append(values.masked_fill(torch.arange(space.max_len) >= length, -1))
+        else:
+            columns.append(torch.randint(0, space.size, (200, 1), generator=generator))
+    rows = torch.cat(columns, dim=1)
+    assert program.decode_rows(rows) == [program.decode(row) for row in rows.tolist()]

@@ -3,8 +3,8 @@
 ``RowDecoder(inputs)(rows)`` equals ``[program.decode(row) for row in rows.tolist()]`` (one value per
 Discrete input, a list per Sequence input without its -1 padding), but works column by column:
 a column whose values are ints is mapped with one tensor gather (no work at all when the values are
-``range(n)``, the indices themselves), any other column with one list comprehension over the column,
-and a Sequence is cut to its length with one slice per row. Rows whose padding is not at the end of
+``range(n)``, the indices themselves), any other column with one gather from a numpy object array of
+its values, and a Sequence is cut to its length with one slice per row. Rows whose padding is not at the end of
 a Sequence (never the case for sampled tuples) are decoded one by one, as ``decode`` does.
 
 Example:
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence as SequenceABC
 from typing import Any, final
 
+import numpy as np
 import torch
 
 from ..spaces import Discrete, Sequence
@@ -30,6 +31,14 @@ __all__ = ["RowDecoder", "as_lists"]
 def as_lists(rows: torch.Tensor) -> list[Any]:
     """``rows.tolist()``, through numpy on the CPU (faster for integer tensors)."""
     return rows.cpu().numpy().tolist()
+
+
+def _object_table(space: Discrete) -> np.ndarray:
+    """The space's values in a numpy object array, plus None at the end (what padding, -1, reads)."""
+    table = np.empty(space.size + 1, dtype=object)
+    for position, value in enumerate(space.values):  # one by one: tuple values stay whole
+        table[position] = value
+    return table
 
 
 def _int_table(space: Discrete) -> Any:
@@ -54,6 +63,7 @@ class RowDecoder:
             self.layout.append((len(self.columns), len(self.columns) + width, isinstance(space, Sequence)))
             self.columns += [element] * width
         self.tables = [_int_table(space) for space in self.columns]
+        self.objects = None if all(t is not None for t in self.tables) else [_object_table(s) for s in self.columns]
         self.has_sequence = any(seq for _, _, seq in self.layout)
 
     def __call__(self, rows: torch.Tensor) -> list[list[Any]]:
@@ -64,17 +74,21 @@ class RowDecoder:
             mapped = [rows[:, j] if t is True else t[rows[:, j]] for j, t in enumerate(self.tables)]
             values = as_lists(torch.stack(mapped, dim=1))  # padding -1 reads the last value, cut off below
         else:
-            columns = [[space.values[i] for i in column] for space, column in zip(self.columns, as_lists(rows.t()),
-                                                                                  strict=True)]
-            values = [list(row) for row in zip(*columns, strict=True)]
+            indices = rows.numpy()
+            mapped = np.empty(indices.shape, dtype=object)
+            for j, table in enumerate(self.objects or ()):
+                mapped[:, j] = table[indices[:, j]]
+            values = mapped.tolist()
         if not self.has_sequence:
             return values
         valid = rows >= 0
         inside = [(valid[:, a + 1 : b] & ~valid[:, a : b - 1]).any() for a, b, seq in self.layout if seq and b - a > 1]
         if inside and bool(torch.stack(inside).any()):  # padding inside a Sequence: the careful way
             return [self._one(row) for row in as_lists(rows)]
-        lengths = as_lists(torch.stack([valid[:, a:b].sum(dim=1) for a, b, _ in self.layout], dim=1))
         layout = self.layout
+        if len(layout) == 1:  # one Sequence input (hwf): one slice per row
+            return [[row[:n]] for row, n in zip(values, as_lists(valid.sum(dim=1)), strict=True)]
+        lengths = as_lists(torch.stack([valid[:, a:b].sum(dim=1) for a, b, _ in layout], dim=1))
         return [[row[a:a + n] if seq else row[a] for (a, _, seq), n in zip(layout, length, strict=True)]
                 for row, length in zip(values, lengths, strict=True)]
 
