@@ -21,7 +21,10 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .run.config import RunConfig
 
 __all__ = ["build_parser", "main", "parse_settings"]
 
@@ -274,7 +277,7 @@ def save_result(result: dict[str, Any], path: Path, checkpoint: Path | None) -> 
     return fallback
 
 
-def _chosen_grids(study: Any, names: str | None) -> list[tuple[str, Any]]:
+def _chosen_grids(study: Any, names: str | None) -> list[tuple[str | None, RunConfig]]:
     """The study's runs, or (``--grids a,b``) only those of the named grids; an unknown name is an error."""
     if names is None:
         return list(study.configs())

@@ -75,10 +75,10 @@ class RowDecoder:
             values = as_lists(torch.stack(mapped, dim=1))  # padding -1 reads the last value, cut off below
         else:
             indices = rows.numpy()
-            mapped = np.empty(indices.shape, dtype=object)
+            objects = np.empty(indices.shape, dtype=object)
             for j, table in enumerate(self.objects or ()):
-                mapped[:, j] = table[indices[:, j]]
-            values = mapped.tolist()
+                objects[:, j] = table[indices[:, j]]
+            values = objects.tolist()
         if not self.has_sequence:
             return values
         valid = rows >= 0
