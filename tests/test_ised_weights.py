@@ -116,6 +116,58 @@ def test_summary_and_its_gradient_are_exact_in_expectation_over_every_draw_seque
         torch.set_default_dtype(torch.float32)
 
 
+@pytest.mark.parametrize("site", [0.0, 0.5])
+def test_probability_weights_estimate_q2_over_every_draw_sequence(site):
+    """Probability weights, two 3-class digits, P = a + b, k = 2, all 81 ordered draw sequences weighed
+    by their chance: without site exploration E[w(y)] = 2 Q2(y) (w sums p(x) over the k = 2 draws),
+    with it (the second draw from the one-site mixture, each draw's p(x) times the detached p(x)/q(x),
+    over k) E[w(y)] = Q2(y) = sum_{x: P(x) = y} p(x)^2 and E[grad w(y)] = grad Q2(y) / 2, to float precision.
+    """
+    torch.set_default_dtype(torch.float64)
+    try:
+        leaves = [x[:1].double().requires_grad_() for x in logits_pair(5)]
+        p = [torch.softmax(x, -1) for x in leaves]
+        estimator = bp.ISED(num_samples=2, weights="probability", site_exploration=site)
+        program = add3()
+        pairs = torch.cartesian_prod(torch.arange(3), torch.arange(3))
+        first, second = torch.cartesian_prod(torch.arange(9), torch.arange(9)).T
+        tuples = torch.stack([pairs[first], pairs[second]], dim=1)  # [81, k=2, 2]
+        beliefs = bp.BlackBox(program, estimator).beliefs(*[q.expand(81, 3) for q in p])
+        summary = SEMIRINGS["add-mult"].aggregate(estimator.tuple_scores(beliefs, tuples), program.evaluate(tuples), 5).exp()
+
+        prob = p[0].squeeze(0)[pairs[:, 0]] * p[1].squeeze(0)[pairs[:, 1]]  # p of each tuple (with its graph)
+        base = prob.detach()
+        redrawn = (p[1].squeeze(0).detach()[pairs[:, 1]] + p[0].squeeze(0).detach()[pairs[:, 0]]) / 6  # one site redrawn
+        chance = base[first] * (redrawn if site else base)[second]
+        assert torch.isclose(chance.sum(), torch.tensor(1.0, dtype=torch.float64))
+        expected = (chance.unsqueeze(1) * summary).sum(0)
+        sums = pairs.sum(dim=1)
+        q2 = torch.zeros(5, dtype=torch.float64).index_add(0, sums, prob * prob)
+        scale = 1.0 if site else 2.0
+        assert torch.allclose(expected, scale * q2.detach(), atol=1e-12), (expected, q2)
+        coefficients = torch.tensor([0.3, -1.0, 2.0, 0.5, -0.7], dtype=torch.float64)
+        grads = torch.autograd.grad((coefficients * expected).sum(), leaves, retain_graph=True)
+        truth = torch.autograd.grad((coefficients * q2).sum() * scale / 2, leaves)
+        for got, want in zip(grads, truth, strict=True):
+            assert torch.allclose(got, want, atol=1e-12), (got, want)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_probability_weights_without_site_draws_are_the_papers_sum_of_p():
+    """site_exploration=0 (and "auto", which gives probability weights no site draws): w(y) is the plain sum
+    of p(x) over the draws giving y, as before the option existed."""
+    p = torch.softmax(logits_pair(2)[0], -1)
+    for site in (0.0, "auto"):
+        layer = bp.BlackBox(add3(), bp.ISED(num_samples=6, weights="probability", normalize="none",
+                                            site_exploration=site), seed=3)
+        beliefs = layer.beliefs(p, p)
+        tuples = beliefs.sample(6, torch.Generator().manual_seed(0), 0.0)
+        scores = layer.estimator.tuple_scores(beliefs, tuples)
+        manual = (p.gather(1, tuples[:, :, 0]) * p.gather(1, tuples[:, :, 1])).log()
+        assert torch.allclose(scores, manual)
+
+
 def test_l1_loss_gradient_is_consistent_for_minus_grad_log_p_of_y():
     """With k = 200,000 the self-normalised estimate is within 0.01 of the exact -grad log p(y).
 
@@ -172,7 +224,9 @@ def test_the_default_is_importance_weights_with_auto_site_exploration():
         ({"weights": "uniform"}, "weights"),
         ({"weights": "importance", "dedup": True}, "dedup"),
         ({"weights": "importance", "semiring": "min-max"}, "add-mult"),
-        ({"weights": "probability", "site_exploration": 0.5}, "importance"),
+        ({"weights": "probability", "site_exploration": 0.5, "exploration": 0.2}, "exploration=0"),
+        ({"weights": "probability", "site_exploration": 0.5, "semiring": "max-mult"}, "add-mult"),
+        ({"weights": "probability", "site_exploration": 0.5, "dedup": True}, "dedup"),
         ({"weights": "importance", "site_exploration": 1.0}, "site_exploration"),
     ],
 )

@@ -33,7 +33,7 @@ the loss -log q(y) has the gradient
 variate. Dividing by the successful outputs only would estimate p(y | no failure) and reward
 tuples that make the program fail. With "none" the summary is not capped: p/q can exceed 1.
 
-One-site exploration (``site_exploration=m`` or "auto", importance weights only): a share m of the k draws
+One-site exploration (``site_exploration=m`` or "auto"; add-mult, no dedup): a share m of the k draws
 has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
 confident and wrong on some class still sees tuples that correct it. Every draw is weighed by p/q
 with q the mixture it came from,
@@ -41,7 +41,10 @@ with q the mixture it came from,
     q(x) = q_0(x) [ (1 - m) + m / n_valid * sum_j u_j(x_j) / q_0,j(x_j) ]
 
 (q_0 the per-variable proposal, p or its ``exploration`` mix; u_j uniform over position j's
-classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0.
+classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0. With probability
+weights (an explicit m; "auto" gives them none) each draw weighs p(x) times the detached p(x)/q(x),
+over k: an unbiased estimate of Q2(y), the quantity the paper's weights estimate from draws of p,
+with the same gradient per draw (p(x) grad log p(x) times the detached ratio).
 
 Structured outputs (a ``Product`` output space): each component j is summarised on its own,
 giving ``[B, m, C]``; the loss is the mean over components (and the batch).
@@ -97,7 +100,7 @@ class ISED(Estimator):
             weighs p(x)). "importance" needs the add-mult semiring and dedup=False. The paper's ISED
             as its reference code ran it is ``bp.estimator("ised-paper")`` (probability weights, L2, BCE).
         site_exploration: "auto" (the default) or a share m in [0, 1) of the draws with one uniformly chosen position redrawn
-            uniformly (importance weights only; see the module docstring); "auto": m = min(0.5, 5 n / k),
+            uniformly (see the module docstring; needs add-mult and dedup=False); "auto": m = min(0.5, 5 n / k),
             about 5 one-site draws per input position, n the most valid positions of an example in the batch
             (with probability weights, "auto" is 0).
     """
@@ -116,10 +119,15 @@ class ISED(Estimator):
     differentiable_forward: ClassVar[bool] = True
 
     def check(self) -> None:
-        if self.site_exploration not in (0, "auto") and self.weights != "importance":
+        if self.site_exploration not in (0, "auto") and (self.semiring != "add-mult" or self.dedup):
             raise ValueError(
-                "ISED(site_exploration=...): redrawn tuples are only accounted for by importance weights; "
-                "set weights='importance'"
+                f"ISED(site_exploration=...): redrawn tuples are accounted for by weighing each draw by p/q, which "
+                f"needs semiring='add-mult' and dedup=False, got semiring={self.semiring!r}, dedup={self.dedup!r}"
+            )
+        if self.site_exploration not in (0, "auto") and self.weights == "probability" and self.exploration > 0:
+            raise ValueError(
+                "ISED(weights='probability', site_exploration=...): probability weights weigh exploration draws by "
+                "p alone, so they cannot be corrected for redrawn sites too; set exploration=0 or weights='importance'"
             )
         if self.weights == "importance" and (self.semiring != "add-mult" or self.dedup):
             raise ValueError(
@@ -145,8 +153,18 @@ class ISED(Estimator):
         drawn = tuples.shape[2] == beliefs.num_variables  # a row of V class indices, -1 only where invalid
         terms = beliefs.log_prob_terms(tuples, drawn=drawn)
         valid = None if beliefs.dense and drawn else tuples >= 0
+        draws = self.site_draws(beliefs)
         if self.weights != "importance":
-            return SEMIRINGS[self.semiring].combine(terms, valid)
+            log_p = SEMIRINGS[self.semiring].combine(terms, valid)
+            if draws == 0:
+                return log_p
+            # probability weights from the site mixture: p(x) times the detached p(x)/q(x), so that
+            # 1/k sum_s p(x_s) [p/q](x_s) is unbiased for Q2(y) = sum_{x: P(x)=y} p(x)^2, the quantity the
+            # paper's weights estimate from draws of p (there p/q = 1), with the same gradient per draw
+            self._check_own_draws(tuples, draws)
+            log_q = log_p.detach() + site_mixture_log_factor(beliefs, tuples, terms.detach(), draws / tuples.shape[1])
+            ratio = torch.where(log_p == float("-inf"), log_p, log_p.detach() - log_q)
+            return log_p + ratio - math.log(tuples.shape[1])
         if self.exploration == 0:
             # q_0 = p: log q_0 is the same gather, detached, and log p_v/q_0,v is 0 with the gradient of
             # log p_v (-inf where p_v = 0), so the sum over v is taken once, on [B, k]: the same values
@@ -158,23 +176,25 @@ class ISED(Estimator):
             # a draw of a class with p = 0 (a redrawn site) has weight 0, not log 0 - log 0 = NaN
             ratio = torch.where(terms == float("-inf"), terms, terms - log_q0)
             scores = SEMIRINGS[self.semiring].combine(ratio, valid) - math.log(tuples.shape[1])
-        draws = self.site_draws(beliefs)
         if draws > 0:
-            if tuples.shape[1] != self.num_samples:
-                raise ValueError(
-                    f"ISED.tuple_scores: with site exploration the weights assume the estimator's own "
-                    f"{self.num_samples} draws per example (the last {draws} with one position redrawn), got "
-                    f"{tuples.shape[1]}; draw them with ISED.log_summary, or set site_exploration=0"
-                )
+            self._check_own_draws(tuples, draws)
             scores = scores - site_mixture_log_factor(beliefs, tuples, log_q0, draws / tuples.shape[1])
         return scores
+
+    def _check_own_draws(self, tuples: torch.Tensor, draws: int) -> None:
+        if tuples.shape[1] != self.num_samples:
+            raise ValueError(
+                f"ISED.tuple_scores: with site exploration the weights assume the estimator's own "
+                f"{self.num_samples} draws per example (the last {draws} with one position redrawn), got "
+                f"{tuples.shape[1]}; draw them with ISED.log_summary, or set site_exploration=0"
+            )
 
     def site_draws(self, beliefs: Beliefs) -> int:
         """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
         "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
         share = self.site_exploration
         if share == "auto" and self.weights != "importance":
-            return 0  # probability weights cannot account for redrawn tuples
+            return 0  # "auto" keeps the paper's probability weights as they were: draws of p only
         if share == "auto":
             positions = beliefs.max_valid
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
