@@ -313,14 +313,22 @@ def test_site_exploration_escapes_where_one_class_is_confidently_wrong():
 
 
 def test_auto_site_exploration_gives_about_five_one_site_draws_per_position():
-    """"auto": m = min(0.5, 5 n / k), n the most valid positions of an example in the batch."""
-    digits = bp.Sequence(DIGIT3, 3)
-    program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(7)))
-    probs = torch.full((4, 3, 3), 1 / 3)
-    for k, lengths, expected in ((100, [2, 3, 1, 1], 15), (100, [1, 1, 1, 1], 5), (8, [3, 3, 3, 3], 4)):
+    """"auto": m = min(0.5, 5 n / k), n the most valid positions of an example in the batch; none when the
+    inputs span at most k tuples (k draws could visit them all)."""
+    digits = bp.Sequence(bp.Discrete(range(10)), 3)
+    program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(28)))
+    probs = torch.full((4, 3, 10), 1 / 10)
+    for k, lengths, expected in ((100, [2, 3, 1, 1], 15), (100, [1, 1, 1, 1], 5), (8, [3, 3, 3, 3], 4),
+                                 (1000, [3, 3, 3, 3], 0), (999, [3, 3, 3, 3], 15)):
         estimator = bp.ISED(num_samples=k, weights="importance", site_exploration="auto")
         beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(probs, torch.tensor(lengths)))
+        assert beliefs.space_size == 1000  # padded positions count as full: an upper bound
         assert estimator.site_draws(beliefs) == expected, (k, lengths)
+    pair = bp.Program(lambda a, b: a + b, (bp.Discrete(range(10)),) * 2, bp.Discrete(range(19)))
+    for k, expected in ((100, 0), (99, 10)):  # two digits: 100 tuples
+        estimator = bp.ISED(num_samples=k)
+        beliefs = bp.BlackBox(pair, estimator).beliefs(torch.full((2, 10), 0.1), torch.full((2, 10), 0.1))
+        assert estimator.site_draws(beliefs) == expected, k
     assert bp.estimator("ised", weights="importance", site_exploration="auto").site_exploration == "auto"
     assert bp.estimator("ised", weights="importance", site_exploration="0.25").site_exploration == 0.25
     with pytest.raises(ValueError, match=r"site_exploration=...\): must be 'auto' or a number in \[0, 1\), got 1.5"):
@@ -346,7 +354,7 @@ def test_the_papers_ised_is_one_named_option_away():
 def test_site_exploration_weights_refuse_tuples_it_did_not_draw():
     """summarise() on a hand-made set of tuples: the one-site mixture density needs the estimator's own k draws."""
     program = bp.Program(lambda a, b: a + b, (DIGIT3, DIGIT3), bp.Discrete(range(5)))
-    estimator = bp.ISED(num_samples=10)
+    estimator = bp.ISED(num_samples=10, site_exploration=0.3)
     beliefs = bp.BlackBox(program, estimator).beliefs(torch.full((1, 3), 1 / 3), torch.full((1, 3), 1 / 3))
     tuples = torch.tensor([[[0, 1], [1, 1], [2, 0]]])
     with pytest.raises(ValueError, match="assume the estimator's own 10 draws per example .* got 3"):

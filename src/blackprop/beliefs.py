@@ -85,6 +85,12 @@ class Beliefs:
         return self.sizes.to(self.probs.dtype).log()
 
     @cached_property
+    def space_size(self) -> int:
+        """How many tuples the variables span: the product of their class counts (padded Sequence
+        positions counted as full, so an upper bound there; one host read, cached)."""
+        return math.prod(int(size) for size in self.sizes.tolist())
+
+    @cached_property
     def common_size(self) -> int | None:
         """The class count shared by every variable, or None when they differ (one host read, cached)."""
         sizes = self.sizes.unique()

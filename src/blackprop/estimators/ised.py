@@ -101,7 +101,8 @@ class ISED(Estimator):
             as its reference code ran it is ``bp.estimator("ised-paper")`` (probability weights, L2, BCE).
         site_exploration: "auto" (the default) or a share m in [0, 1) of the draws with one uniformly chosen position redrawn
             uniformly (see the module docstring; needs add-mult and dedup=False); "auto": m = min(0.5, 5 n / k),
-            about 5 one-site draws per input position, n the most valid positions of an example in the batch
+            about 5 one-site draws per input position, n the most valid positions of an example in the batch,
+            and none when the inputs span at most k tuples (chosen on validation: equal 95.9 -> 98.2%)
             (with probability weights, "auto" is 0).
     """
 
@@ -191,11 +192,14 @@ class ISED(Estimator):
 
     def site_draws(self, beliefs: Beliefs) -> int:
         """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
-        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
+        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch, and
+        m = 0 when the inputs span no more tuples than k (two digits at k = 100)."""
         share = self.site_exploration
         if share == "auto" and self.weights != "importance":
             return 0  # "auto" keeps the paper's probability weights as they were: draws of p only
         if share == "auto":
+            if beliefs.space_size <= self.num_samples:
+                return 0  # k draws could visit every tuple: nothing for redrawn sites to reach
             positions = beliefs.max_valid
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
         return max(1, round(float(share) * self.num_samples)) if float(share) > 0 else 0
