@@ -35,8 +35,9 @@ tuples that make the program fail. With "none" the summary is not capped: p/q ca
 
 One-site exploration (``site_exploration=m`` or "auto"; add-mult, no dedup): a share m of the k draws
 has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
-confident and wrong on some class still sees tuples that correct it. Every draw is weighed by p/q
-with q the mixture it came from,
+confident and wrong on some class still sees tuples that correct it ("auto": m = min(0.5, 5n/k),
+and m = 0 when the inputs span at most k tuples). Every draw is weighed by p/q with q the mixture
+it came from,
 
     q(x) = q_0(x) [ (1 - m) + m / n_valid * sum_j u_j(x_j) / q_0,j(x_j) ]
 
