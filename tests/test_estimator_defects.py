@@ -34,7 +34,8 @@ def test_importance_weights_with_a_redrawn_zero_probability_class_are_finite():
     logits = torch.tensor([[200.0, 0.0, 0.0], [0.0, 200.0, 0.0]], requires_grad=True)
     probs = torch.softmax(logits, -1)
     assert (probs == 0).sum() == 4
-    estimator = bp.ISED(num_samples=40, weights="importance", site_exploration=0.5, exploration=0.0)
+    estimator = bp.ISED(num_samples=40, weights="importance", site_exploration=0.5, exploration=0.0,
+                        enumerate_within_budget=False)
     layer = bp.BlackBox(add3(), estimator, seed=0)
     beliefs = layer.beliefs(probs, probs)
     tuples = beliefs.sample(40, torch.Generator().manual_seed(0))

@@ -66,6 +66,7 @@ def test_gradient_of_the_summary_is_unbiased_for_grad_p_of_y(exploration, site):
     exact = exact_gradient(inputs, target, log=False)
     leaves = [x.repeat(draws, 1).requires_grad_() for x in inputs]
     estimator = bp.ISED(num_samples=10, weights="importance", normalize="none", exploration=exploration,
+                        enumerate_within_budget=False,
                         site_exploration=site)
     layer = bp.BlackBox(add3(), estimator, seed=0)
     summary = layer(*[torch.softmax(x, -1) for x in leaves])
@@ -177,7 +178,8 @@ def test_l1_loss_gradient_is_consistent_for_minus_grad_log_p_of_y():
     inputs, target = logits_pair(), [1, 2, 4]
     exact = exact_gradient(inputs, target, log=True)
     leaves = [x.clone().requires_grad_() for x in inputs]
-    layer = bp.BlackBox(add3(), bp.ISED(num_samples=200_000, weights="importance", site_exploration=0.0), seed=0)
+    layer = bp.BlackBox(add3(), bp.ISED(num_samples=200_000, weights="importance", site_exploration=0.0,
+                                              enumerate_within_budget=False), seed=0)
     layer.loss(*[torch.softmax(x, -1) for x in leaves], target=target).backward()
     for leaf, truth in zip(leaves, exact, strict=True):
         assert torch.allclose(-leaf.grad * 3, truth, atol=0.01), (-leaf.grad * 3, truth)
@@ -194,7 +196,7 @@ def test_failed_draws_stay_in_the_denominator():
 
     program = bp.Program(fragile, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(5)))
     p = torch.tensor([[0.2, 0.3, 0.5]])
-    estimator = bp.ISED(num_samples=400, weights="importance", site_exploration=0.0)
+    estimator = bp.ISED(num_samples=400, weights="importance", site_exploration=0.0, enumerate_within_budget=False)
     layer = bp.BlackBox(program, estimator, seed=0)
     generator = torch.Generator().manual_seed(0)
     beliefs = layer.beliefs(p, p)
@@ -313,22 +315,22 @@ def test_site_exploration_escapes_where_one_class_is_confidently_wrong():
 
 
 def test_auto_site_exploration_gives_about_five_one_site_draws_per_position():
-    """"auto": m = min(0.5, 5 n / k), n the most valid positions of an example in the batch; none when the
-    inputs span at most k tuples (k draws could visit them all)."""
+    """"auto": m = min(0.5, 5 n / k), n the most valid positions of an example in the batch."""
     digits = bp.Sequence(bp.Discrete(range(10)), 3)
     program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(28)))
     probs = torch.full((4, 3, 10), 1 / 10)
     for k, lengths, expected in ((100, [2, 3, 1, 1], 15), (100, [1, 1, 1, 1], 5), (8, [3, 3, 3, 3], 4),
-                                 (1000, [3, 3, 3, 3], 0), (999, [3, 3, 3, 3], 15)):
+                                 (1000, [3, 3, 3, 3], 15), (3000, [3, 3, 3, 3], 15)):
         estimator = bp.ISED(num_samples=k, weights="importance", site_exploration="auto")
         beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(probs, torch.tensor(lengths)))
         assert beliefs.space_size == 1000  # padded positions count as full: an upper bound
         assert estimator.site_draws(beliefs) == expected, (k, lengths)
     pair = bp.Program(lambda a, b: a + b, (bp.Discrete(range(10)),) * 2, bp.Discrete(range(19)))
-    for k, expected in ((100, 0), (99, 10)):  # two digits: 100 tuples
+    for k, expected, enumerates in ((100, 10, True), (99, 10, False)):  # two digits: 100 tuples
         estimator = bp.ISED(num_samples=k)
         beliefs = bp.BlackBox(pair, estimator).beliefs(torch.full((2, 10), 0.1), torch.full((2, 10), 0.1))
         assert estimator.site_draws(beliefs) == expected, k
+        assert estimator.enumerates(pair, beliefs) == enumerates, k
     assert bp.estimator("ised", weights="importance", site_exploration="auto").site_exploration == "auto"
     assert bp.estimator("ised", weights="importance", site_exploration="0.25").site_exploration == 0.25
     with pytest.raises(ValueError, match=r"site_exploration=...\): must be 'auto' or a number in \[0, 1\), got 1.5"):
@@ -361,3 +363,66 @@ def test_site_exploration_weights_refuse_tuples_it_did_not_draw():
         estimator.summarise(program, beliefs, tuples, program.evaluate(tuples))
     plain = bp.ISED(num_samples=10, site_exploration=0.0).summarise(program, beliefs, tuples, program.evaluate(tuples))
     assert torch.allclose(plain.exp()[0], torch.tensor([0, 1 / 3, 2 / 3, 0, 0]), atol=1e-6)  # outputs 1, 2, 2
+
+
+def test_within_the_budget_the_default_sums_every_tuple_exactly():
+    """Two digits of 3 classes span 9 tuples: with k >= 9 the default evaluates each once and its
+    output, loss and gradient are Exact's (w(y) = p(y)); with k = 8, with enumerate_within_budget=False,
+    or with probability weights it draws, and the result depends on the seed."""
+    logits = logits_pair(3)
+    target = [0, 3, 4]
+
+    def run(estimator: bp.Estimator, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        leaves = [x.clone().requires_grad_() for x in logits]
+        layer = bp.BlackBox(add3(), estimator, seed=seed)
+        probs = [torch.softmax(x, -1) for x in leaves]
+        loss = layer.loss(*probs, target=target)
+        loss.backward()
+        return layer(*probs).detach(), loss.detach(), [leaf.grad for leaf in leaves]
+
+    exact = run(bp.Exact())
+    for estimator in (bp.ISED(num_samples=9), bp.ISED(num_samples=100, site_exploration=0.3)):
+        for seed in (0, 1):
+            out, loss, grads = run(estimator, seed)
+            torch.testing.assert_close(out, exact[0])
+            torch.testing.assert_close(loss, exact[1])
+            for g, e in zip(grads, exact[2], strict=True):
+                torch.testing.assert_close(g, e)
+    for drawing in (bp.ISED(num_samples=8), bp.ISED(num_samples=9, enumerate_within_budget=False),
+                    bp.ISED(num_samples=9, weights="probability")):
+        assert not torch.equal(run(drawing, 0)[0], run(drawing, 1)[0]), drawing
+    # L2 normalisation still applies to the exact p(y)
+    out = run(bp.ISED(num_samples=9, normalize="l2"))[0]
+    torch.testing.assert_close(out, exact[0] / exact[0].norm(dim=1, keepdim=True))
+
+
+def test_within_the_budget_the_program_runs_once_per_tuple_and_failures_count():
+    """The exhaustive path calls the program on each of the 9 tuples once (memoised across batches);
+    a failing tuple's mass stays in the denominator, as with draws: p(y) sums to p(no failure)."""
+    calls: list[tuple[int, int]] = []
+
+    def add_or_fail(a: int, b: int) -> int | None:
+        calls.append((a, b))
+        return None if (a, b) == (2, 2) else a + b
+
+    program = bp.Program(add_or_fail, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(5)))
+    layer = bp.BlackBox(program, bp.ISED(num_samples=100), seed=0)
+    p = torch.tensor([[0.2, 0.3, 0.5]] * 4)
+    with pytest.warns(RuntimeWarning, match="returned None"):
+        out = layer(p, p)
+    layer(p, p)
+    assert sorted(calls) == [(a, b) for a in range(3) for b in range(3)]
+    torch.testing.assert_close(out.sum(dim=1), torch.full((4,), 1 - 0.25))
+
+
+def test_sequences_within_the_budget_enumerate_each_length_pattern():
+    """A padded Sequence of up to 2 digits of 3 classes: space_size 9 counts padding as full; rows of
+    lengths 1 and 2 are each summed exactly (Exact's patterns)."""
+    digits = bp.Sequence(DIGIT3, 2)
+    program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(5)))
+    probs = torch.softmax(torch.randn(3, 2, 3, generator=torch.Generator().manual_seed(0)), -1)
+    lengths = torch.tensor([1, 2, 2])
+    got = bp.BlackBox(program, bp.ISED(num_samples=9), seed=0)(bp.padded(probs, lengths))
+    want = bp.BlackBox(program, bp.Exact())(bp.padded(probs, lengths))
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got[0, :3], probs[0, 0])  # one digit: p(y) is its own distribution

@@ -1,7 +1,7 @@
 """Gradient estimators through a black-box program, reachable by name.
 
     >>> estimator("ised", num_samples=10)
-    ISED(num_samples=10, semiring='add-mult', dedup=False, normalize='l1', loss_fn='nll', exploration=0.0, weights='importance', site_exploration='auto')
+    ISED(num_samples=10, semiring='add-mult', dedup=False, normalize='l1', loss_fn='nll', exploration=0.0, weights='importance', site_exploration='auto', enumerate_within_budget=True)
     >>> estimator("ised", dedup="no").dedup        # text from --set is parsed to the field's type
     False
     >>> parse_estimator_settings("indecater+", ["num_samples=10", "objective=linear"])

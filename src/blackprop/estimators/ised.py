@@ -13,8 +13,8 @@ normalise w over outputs (L1: w / sum w; L2: w / ||w||_2; or none) and take a lo
 label, -log q(y) ("nll") or binary cross-entropy ("bce"). Gradients flow through the
 probabilities in w only; the program is never differentiated. Everything is in log space.
 
-The default is importance weights with one-site exploration ("auto", below), add-mult, L1 and NLL;
-the paper's variant (probability weights; its reference code used L2 and BCE) is one setting away.
+The default is importance weights with one-site exploration ("auto", below), add-mult, L1 and NLL,
+and exhaustive evaluation when the budget covers the space (below); the paper's variant (probability weights; its reference code used L2 and BCE) is one setting away.
 
 What probability weights estimate (with add-mult, L1, NLL). The tuples are already drawn
 in proportion to p(x), so weighing them by p(x) again counts each twice: as k grows, w(y)/k tends
@@ -35,8 +35,8 @@ tuples that make the program fail. With "none" the summary is not capped: p/q ca
 
 One-site exploration (``site_exploration=m`` or "auto"; add-mult, no dedup): a share m of the k draws
 has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
-confident and wrong on some class still sees tuples that correct it ("auto": m = min(0.5, 5n/k),
-and m = 0 when the inputs span at most k tuples). Every draw is weighed by p/q with q the mixture
+confident and wrong on some class still sees tuples that correct it ("auto": m = min(0.5, 5n/k)).
+Every draw is weighed by p/q with q the mixture
 it came from,
 
     q(x) = q_0(x) [ (1 - m) + m / n_valid * sum_j u_j(x_j) / q_0,j(x_j) ]
@@ -46,6 +46,15 @@ classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0. Wit
 weights (an explicit m; "auto" gives them none) each draw weighs p(x) times the detached p(x)/q(x),
 over k: an unbiased estimate of Q2(y), the quantity the paper's weights estimate from draws of p,
 with the same gradient per draw (p(x) grad log p(x) times the detached ratio).
+
+Exhaustive evaluation within the budget (``enumerate_within_budget=True``, the default; importance
+weights only). When the inputs span at most k tuples (``Beliefs.space_size``, e.g. two digits at
+k = 100), each tuple is evaluated once and summed exactly: w(y) = p(y), the value the importance
+estimate tends to, with no sampling noise and at most k program calls (fewer than k draws would
+need). The loss is then the exact -log p(y), as ``bp.Exact`` computes it. Chosen on validation
+(recipe 2, seed 0, against the draws of the previous default): equal 95.9 -> 98.5, and 1,500
+examples of sum2 in one epoch reach 81% test accuracy instead of 66% (notes in
+experiments/ised_default). Probability weights keep drawing: their quantity is not p(y).
 
 Structured outputs (a ``Product`` output space): each component j is summarised on its own,
 giving ``[B, m, C]``; the loss is the mean over components (and the batch).
@@ -73,12 +82,15 @@ from .._math import log1mexp
 from ..beliefs import Beliefs
 from ..program import BaseProgram
 from ..semirings import SEMIRINGS
+from ..spaces import Product
 from ._base import Constraint, Estimator, between, choice, nll_of_target, pad_outputs, positive, setting
+from .exact import Exact
 
 __all__ = ["ISED"]
 
 
 AUTO_SITE_DRAWS_PER_POSITION = 5  # site_exploration="auto": about 5 one-site draws per input position
+EXACT = Exact()  # the exhaustive sum ISED uses when k draws would cover the input space
 
 
 @final
@@ -102,9 +114,11 @@ class ISED(Estimator):
             as its reference code ran it is ``bp.estimator("ised-paper")`` (probability weights, L2, BCE).
         site_exploration: "auto" (the default) or a share m in [0, 1) of the draws with one uniformly chosen position redrawn
             uniformly (see the module docstring; needs add-mult and dedup=False); "auto": m = min(0.5, 5 n / k),
-            about 5 one-site draws per input position, n the most valid positions of an example in the batch,
-            and none when the inputs span at most k tuples (chosen on validation: equal 95.9 -> 98.2%)
+            about 5 one-site draws per input position, n the most valid positions of an example in the batch
             (with probability weights, "auto" is 0).
+        enumerate_within_budget: with importance weights, when the inputs span at most k tuples, evaluate
+            every tuple once and sum p(y) exactly instead of drawing (see the module docstring); False
+            always draws.
     """
 
     num_samples: int = setting(100, positive)
@@ -116,6 +130,7 @@ class ISED(Estimator):
     weights: str = setting("importance", choice("probability", "importance"))
     site_exploration: float | Literal["auto"] = setting(
         "auto", Constraint(lambda v: v == "auto" or 0 <= v < 1, "'auto' or a number in [0, 1)"))
+    enumerate_within_budget: bool = True
 
     name: ClassVar[str] = "ised"
     differentiable_forward: ClassVar[bool] = True
@@ -139,7 +154,14 @@ class ISED(Estimator):
             )
 
     def log_summary(self, program: BaseProgram, beliefs: Beliefs, generator: torch.Generator | None) -> torch.Tensor:
-        """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling."""
+        """Normalised log w(y) ``[B, |outputs|]`` from one round of sampling (or the exact sum, when
+        ``enumerates`` the space)."""
+        if self.enumerates(program, beliefs):
+            # w(y) = p(y) exactly; with L1 the total weight is sum_x p(x) = 1 (failed tuples included)
+            log_p = EXACT.log_probs(program, beliefs)
+            if self.normalize == "l1":
+                return log_p
+            return normalise(log_p, "none-uncapped" if self.normalize == "none" else self.normalize)
         tuples = beliefs.sample(self.num_samples, generator, self.exploration)
         draws = self.site_draws(beliefs)
         if draws > 0:
@@ -191,16 +213,19 @@ class ISED(Estimator):
                 f"{tuples.shape[1]}; draw them with ISED.log_summary, or set site_exploration=0"
             )
 
+    def enumerates(self, program: BaseProgram, beliefs: Beliefs) -> bool:
+        """Whether this batch is evaluated exhaustively: importance weights, ``enumerate_within_budget``,
+        one output (not a ``Product``) and at most k tuples in the input space (``Beliefs.space_size``)."""
+        return (self.enumerate_within_budget and self.weights == "importance"
+                and not isinstance(program.output, Product) and beliefs.space_size <= self.num_samples)
+
     def site_draws(self, beliefs: Beliefs) -> int:
         """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
-        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch, and
-        m = 0 when the inputs span no more tuples than k (two digits at k = 100)."""
+        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
         share = self.site_exploration
         if share == "auto" and self.weights != "importance":
             return 0  # "auto" keeps the paper's probability weights as they were: draws of p only
         if share == "auto":
-            if beliefs.space_size <= self.num_samples:
-                return 0  # k draws could visit every tuple: nothing for redrawn sites to reach
             positions = beliefs.max_valid
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
         return max(1, round(float(share) * self.num_samples)) if float(share) > 0 else 0
