@@ -114,6 +114,21 @@ def test_the_default_ised_shows_its_redrawn_samples_and_importance_weights(blog)
     assert ised["output"] == pytest.approx([w / sum(ised["aggregate"]) for w in ised["aggregate"]], abs=1e-12)
 
 
+def test_ised_within_its_budget_shows_every_tuple_and_the_exact_sum():
+    """k = 9 covers the blog's 9 tuples: the default ISED draws nothing and its page shows the 9 terms
+    p(x) and Exact's output, loss and gradient (what the estimator computes)."""
+    data = bp.explain(None, seed=0, num_samples=9, methods=["exact", "ised"])
+    ised, exact = data["methods"]["ised"], data["methods"]["exact"]
+    assert ised["samples"] == [] and len(ised["terms"]) == 9
+    assert "covers all 9 input tuples" in ised["formula"]
+    assert ised["output"] == pytest.approx(exact["output"], abs=1e-12)
+    assert ised["aggregate"] == pytest.approx([0.02, 0.13, 0.19, 0.45, 0.21], abs=1e-12)
+    assert ised["loss"] == pytest.approx(exact["loss"], abs=1e-12)
+    assert ised["gradient"] == [pytest.approx(g, abs=1e-12) for g in data["exact_gradient"]]
+    drawn = bp.explain(None, seed=0, num_samples=8, methods=["ised"])["methods"]["ised"]
+    assert len(drawn["samples"]) == 8  # one tuple short of the space: draws
+
+
 def test_min_max_terms_are_the_least_factor():
     data = bp.explain(None, seed=3, semiring="min-max", methods=["ised"])
     ised = data["methods"]["ised"]

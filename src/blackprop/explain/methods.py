@@ -130,11 +130,22 @@ def top_k(context: Context, k: int) -> dict[str, Any]:
 
 def ised(context: Context, estimator: ISED) -> dict[str, Any]:
     """ISED's draws exactly as the estimator makes them (its sampling, then the one-site redraws of
-    ``site_exploration``, from one generator), each draw's weight from ``ISED.tuple_scores``."""
+    ``site_exploration``, from one generator), each draw's weight from ``ISED.tuple_scores``; or, when
+    k covers the input space (``ISED.enumerates``), every tuple with its p(x), as the estimator sums them."""
     from ..estimators.ised import redraw_one_site
 
     result = call(context, estimator)
     beliefs = context.beliefs()
+    if estimator.enumerates(context.program, beliefs):  # k covers the space: no draws, the exact sum
+        every = exact(context)
+        result.update(
+            kind="ised", samples=[], terms=every["terms"], aggregate=every["aggregate"], truncated=every["truncated"],
+            semiring=estimator.semiring, weights=estimator.weights,
+            formula=(f"k = {estimator.num_samples} covers all {all_tuples(context.program).shape[0]} input tuples, so "
+                     "each is evaluated once and w(y) = p(y) = sum over x with P(x) = y of prod_v p_v(x_v), exactly "
+                     f"(enumerate_within_budget); output w normalised ({estimator.normalize}); loss "
+                     f"{'-log q(y)' if estimator.loss_fn == 'nll' else 'binary cross-entropy'}"))
+        return result
     generator = context.generator()
     tuples = beliefs.sample(estimator.num_samples, generator, estimator.exploration)
     redrawn = estimator.site_draws(beliefs)
