@@ -7,15 +7,15 @@ Measures, in one process:
 
 * the MNISTNet training step (forward, backward, Adam on 32 images), the unit of every ratio;
 * ISED layers (forward + backward, batch 16, k=100 draws, memo warm) of ``Program`` and ``BatchedProgram``
-  on sum2/4/8/16 (drawn: ``enumerate_within_budget=False``, so that sum2's 100 tuples are drawn as in
-  earlier rounds; the row "sum2 Program, default" is ``bp.ISED()`` as a user gets it, which sums the
-  100 tuples exactly) (random logits ``randn``, as in the issue), and of the ``hwf`` and ``sudoku``
+  on sum2/4/8/16 with random logits ``randn``, as in the issue (``enumerate_within_budget=False``, so
+  that sum2's 100 tuples are drawn as in earlier rounds; the row "sum2 Program, default" is
+  ``bp.ISED()`` as a user gets it, which sums the 100 tuples exactly), and of the ``hwf`` and ``sudoku``
   programs on 16 real examples read by a partly trained network (softmax of ``randn + s * one-hot(true
   symbol)``: s=4 for hwf, about 85% on the true symbol; s=7 for sudoku, about 99%, since a board
   with a misread given rarely has a solution); the sudoku program keeps its task's
   ``cache="batch"``, so its solver runs once per distinct board of every batch;
-* an epoch of default ISED (the task's program and k; on sum2 the exact sum) against a supervised epoch (NLL of the true symbols)
-  on the same images with the same network, for sum2, sum4 and hwf: ``--batches`` batches of 16
+* an epoch of default ISED (the task's program and k; on sum2 the exact sum) against a supervised
+  epoch (NLL of the true symbols) on the same images with the same network, for sum2, sum4 and hwf: ``--batches`` batches of 16
   (not a full epoch, to fit a shared machine), a fresh program (empty memo) in each repetition.
 
 Every figure is the median of ``--repeats`` repetitions (each the mean over a block of calls), taken
