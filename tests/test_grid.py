@@ -10,7 +10,7 @@ import pytest
 
 from blackprop.cli import main
 from blackprop.run import RunConfig
-from blackprop.run.grid import _driver_lock, finished, run_grid
+from blackprop.run.grid import _driver_lock, finished, run_grid, stale
 from blackprop.run.spec import load_study
 
 SPEC = """
@@ -87,6 +87,28 @@ def test_study_runs_in_two_workers_resumes_and_reports(study, capsys):
     assert (study / "plots" / "tiny_not-3-or-4.png").exists()
 
 
+def test_a_row_that_no_longer_stands_for_its_run_is_run_again(study, capsys):
+    """A row from before the validation split, or built by other estimator defaults, is not 'done'."""
+    (study / "spec.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0]"))
+    assert main(["bench", str(study)]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    ised = next(r for r in rows if r["method"] == "ised")
+    assert stale(ised, ised["estimator"]) is None
+    assert "weights 'probability' -> 'importance'" in stale(ised, {**ised["estimator"], "weights": "importance"})
+    assert stale(ised, {**ised["estimator"], "new_option": 1}) is None  # an option the row predates
+    old = {k: v for k, v in ised.items() if k != "valid_accuracy"}
+    edited = {**next(r for r in rows if r["method"] == "exact"), "estimator": {"name": "exact", "max_tuples": 7}}
+    (study / "results.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(edited) + "\n")
+    capsys.readouterr()
+    assert main(["bench", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert "run again: not-3-or-4 ised seed 0: its row has no validation accuracy" in out
+    assert "run again: not-3-or-4 exact seed 0: its row's estimator differs: max_tuples 7 -> " in out
+    assert len((study / "results.jsonl").read_text().splitlines()) == 4  # the old rows stay, the new appended
+    assert main(["bench", str(study)]) == 0
+    assert out.count("run again") == 2 and "run again" not in capsys.readouterr().out
+
+
 def test_a_second_driver_on_the_same_results_is_refused(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -100,7 +122,7 @@ def test_a_second_driver_on_the_same_results_is_refused(tmp_path):
         other.wait()
     with _driver_lock(results):  # the holder is gone: taken over
         assert (tmp_path / "results.jsonl.lock").read_text().strip().isdigit()
-    assert finished(results) == set()
+    assert finished(results) == {}
 
 
 def test_study_runs_on_a_dask_cluster(study):

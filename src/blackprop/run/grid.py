@@ -5,7 +5,10 @@
     blackprop bench experiments/mnist_r --cluster tcp://10.0.0.5:8786   # a dask cluster's workers
 
 A run is skipped when a row with its identity (``blackprop.run.config.identity``) is in the results
-file, so a re-run continues the grid. Workers only train: each returns its row, and this process,
+file, so a re-run continues the grid, unless that row no longer stands for the run: it has no
+validation accuracy (written before the validation split), or its estimator differs in a setting
+from the one the run builds today (``bp.ISED()``'s defaults changed since). Such a run is trained
+again, the log says why, and its new row is appended beside the old one. Workers only train: each returns its row, and this process,
 the driver, appends the rows one line at a time as runs finish (one writer, no lock files). Each
 worker appends its per-epoch rows to ``epochs.jsonl`` as they happen and checkpoints after every
 epoch under ``checkpoints/<run id>.pt``, so an interrupted grid loses at most one epoch per run.
@@ -23,23 +26,45 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, identity, run_id
+from .config import RunConfig, identity, make_estimator, run_id
 
 __all__ = ["append_row", "epoch_writer", "finished", "run_grid"]
 
 Job = tuple[str | None, RunConfig]
 
 
-def finished(path: Path) -> set[str]:
-    """The identities (as JSON) of the rows in a results file; a line cut by a crash is ignored."""
-    done: set[str] = set()
+def finished(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Identity (as JSON) -> the rows of a results file with that identity; a line cut by a crash is ignored."""
+    done: dict[str, list[Any]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
-                done.add(json.dumps(identity(json.loads(line)), sort_keys=True))
+                row = json.loads(line)
+                done.setdefault(json.dumps(identity(row), sort_keys=True), []).append(row)
             except (json.JSONDecodeError, AttributeError):
                 continue
     return done
+
+
+def estimator_record(config: RunConfig) -> dict[str, Any]:
+    """What a row of this config records as its ``estimator`` (name and settings, as JSON gives them back)."""
+    built = make_estimator(config)
+    return dict(json.loads(json.dumps({"name": built.name, **built.settings()})))
+
+
+def stale(row: dict[str, Any], today: dict[str, Any]) -> str | None:
+    """Why a row with a run's identity does not stand for the run today, or None when it does.
+
+    A setting the row's estimator does not record (an option added later, whose default kept the old
+    behaviour) and the name (the method is part of the identity) are not compared.
+    """
+    if "valid_accuracy" not in row:
+        return "its row has no validation accuracy (written before the validation split)"
+    recorded = row.get("estimator") or {}
+    changed = {k: (recorded[k], v) for k, v in today.items() if k != "name" and k in recorded and recorded[k] != v}
+    if changed:
+        return "its row's estimator differs: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
+    return None
 
 
 def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers: int = 1,
@@ -57,9 +82,13 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
     done = finished(results)
     todo = []
     for grid, config in resolved:
-        if json.dumps(identity(config), sort_keys=True) in done:
+        recorded = done.get(json.dumps(identity(config), sort_keys=True), [])
+        reasons = [stale(row, estimator_record(config)) for row in recorded]
+        if recorded and None in reasons:
             log(f"skip (done): {_name(config)}")
             continue
+        if recorded:
+            log(f"run again: {_name(config)}: {reasons[-1]}")
         checkpoint = _checkpoints(results) / f"{run_id(config)}.pt"
         todo.append((grid, dataclasses.replace(config, checkpoint=str(checkpoint))))
     rows: list[dict[str, Any]] = []
