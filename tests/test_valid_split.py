@@ -52,7 +52,13 @@ def test_hwf_training_formulas_are_unchanged():
 
 
 def test_sudoku_training_boards_are_unchanged():
-    assert checksum(get_task("sudoku").data("train", 200)) == "6db68b2db7916b7b"
+    """The boards and solutions are those from before the validation split; their images changed once
+    (session 27), when 6,000 MNIST training images were held out for the validation boards."""
+    data = get_task("sudoku").data("train", 200)
+    digest = hashlib.sha256(data.symbols.numpy().tobytes())
+    digest.update(repr(data.labels).encode())
+    assert digest.hexdigest()[:16] == "d655c4363703ebe9"  # the same before and after
+    assert checksum(data) == "ee6c663bd9b1691b"  # was 6db68b2db7916b7b (images from all 60,000)
 
 
 @pytest.mark.parametrize("train_size", [None, 20_000])
@@ -105,6 +111,21 @@ def test_sudoku_valid_boards_and_images_are_disjoint_from_train():
     assert len(valid) == 50
     assert not set(valid.index.ravel().tolist()) - {-1} & set(train.index.ravel().tolist())
     assert not {tuple(b) for b in valid.symbols.tolist()} & {tuple(b) for b in train.symbols.tolist()}
+
+
+def test_sudoku_valid_images_are_many_and_held_out_from_every_training_board():
+    """With the default 9,000 training boards (about 324,000 cells) almost every MNIST training image of
+    the digits 1-9 is used; the validation boards draw from 6,000 held-out images instead (once they drew
+    from the 148 images of digits 1-9 that no training board used, each shown about 120 times)."""
+    from blackprop.tasks.sudoku.task import image_holdout
+
+    task = get_task("sudoku-partial")
+    train, valid = task.data("train", 9000), task.data("valid", 500)
+    held = image_holdout()
+    used_valid = valid.index[valid.index >= 0].unique().numpy()
+    used_train = train.index[train.index >= 0].unique().numpy()
+    assert held.sum() == 6000 and held[used_valid].all() and not held[used_train].any()
+    assert len(used_valid) > 4000  # of about 5,400 held-out images of the digits 1-9
 
 
 @pytest.mark.parametrize("name", ["leaf-dt", "scene"])

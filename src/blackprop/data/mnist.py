@@ -39,7 +39,7 @@ import torch
 from ._cache import DataUnavailable, cache_dir, download, download_timeout, sha256_of, verified
 
 __all__ = ["MEAN", "MIRROR", "MNIST_FILES", "NPM_PACKAGE", "STD", "DataUnavailable", "cache_dir", "load_mnist",
-           "mnist_folder", "mnist_pool", "mnist_source", "unused"]
+           "mnist_folder", "mnist_pool", "mnist_source", "training_holdout", "unused"]
 
 #: MNIST's pixel mean and standard deviation (of the training images scaled to 0..1)
 MEAN, STD = 0.1307, 0.3081
@@ -90,6 +90,19 @@ def mnist_source() -> str:
         return f"MNIST (user folder {root})"
     origin = cache_dir() / "mnist" / "ORIGIN"
     return f"MNIST ({origin.read_text().strip() if origin.exists() else 'cache'}, sha256 ok)"
+
+
+@functools.lru_cache(maxsize=4)
+def training_holdout(seed: int, size: int = 6000) -> np.ndarray:
+    """A mask over MNIST's 60,000 training images: True on ``size`` of them, drawn uniformly without
+    replacement with ``seed``, reserved for a task's validation examples (its training examples draw from
+    the others). For tasks whose training examples use nearly every training image (sudoku's 9,000
+    boards fill about 324,000 cells), where the images no training example uses are too few to validate on."""
+    _, labels = mnist_pool("train")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    mask[rng.choice(labels.shape[0], size=size, replace=False)] = True
+    return mask
 
 
 def unused(index: torch.Tensor, pool_size: int) -> np.ndarray:

@@ -34,7 +34,7 @@ import functools
 import numpy as np
 import torch
 
-from ..data.mnist import mnist_pool, mnist_source
+from ..data.mnist import mnist_pool, mnist_source, training_holdout
 from ..models import NETWORKS, DigitsModel, LeNet
 from ..spaces import Discrete
 from ..structured import Fold
@@ -52,14 +52,9 @@ def add(state: int, digit: int) -> int:
     return state + digit
 
 
-@functools.lru_cache(maxsize=1)
 def holdout_mask() -> np.ndarray:
     """True on the 6,000 MNIST training images reserved for validation sums (the same for every n)."""
-    _, labels = mnist_pool("train")
-    rng = np.random.default_rng(task_seed("sum-scale", "holdout"))
-    mask = np.zeros(labels.shape[0], dtype=bool)
-    mask[rng.choice(labels.shape[0], size=HOLDOUT, replace=False)] = True
-    return mask
+    return training_holdout(task_seed("sum-scale", "holdout"), HOLDOUT)
 
 
 def scale_data(n: int, split: str, size: int, seed: int) -> TaskData:

@@ -2,8 +2,8 @@
 
 Data (SatNet-like: 9,000 training and 500 test boards by default): puzzles with unique solutions
 from ``blackprop.tasks.sudoku.solver.generate`` (about 36 givens on average, seeded per split, cached), each
-given cell shown as an MNIST image of its digit (train images for training boards, test images
-for test boards), blank cells blank. With ``BLACKPROP_SATNET`` pointing at a folder holding
+given cell shown as an MNIST image of its digit (training boards: MNIST training images less 6,000
+held out; validation boards: only those 6,000; test boards: MNIST test images), blank cells blank. With ``BLACKPROP_SATNET`` pointing at a folder holding
 SatNet's ``features.pt``, ``features_img.pt`` and ``labels.pt`` (or ``load_satnet(root)``) the
 original boards are used instead: the first 9,000 for training, the last 500 for testing (the
 500 in between are the validation boards of NASR's split).
@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...data.mnist import MEAN, STD, mnist_pool, mnist_source, unused
+from ...data.mnist import MEAN, STD, mnist_pool, mnist_source, training_holdout
 from ...models import LeNet, SudokuModel
 from ...program import Program
 from ...spaces import Discrete, Product, Sequence
@@ -91,25 +91,34 @@ def sudoku_data(
 ) -> TaskData:
     """``size`` boards of ``split``: SatNet's when ``satnet`` (or ``BLACKPROP_SATNET``) names its folder, else generated.
 
-    Generated "valid" boards are drawn with their own seed, leaving out any board of the ``train_size``
-    training boards (drawn with ``train_seed``), and shown with MNIST training images those boards do not use.
+    Generated boards show each given digit as an MNIST image of its class: "test" boards from MNIST's
+    test images; "train" boards from its training images less 6,000 held out (``training_holdout``,
+    seed ``task_seed("sudoku", "holdout")``); "valid" boards only from those 6,000, so no validation
+    image is seen in training. "valid" boards are drawn with their own seed, leaving out any board of
+    the ``train_size`` training boards (drawn with ``train_seed``). (The 9,000 training boards fill
+    about 324,000 cells, so the training images they leave unused are nearly all zeros, a digit no
+    board shows: the 148 images of digits 1-9 among them were once the whole validation pool.)
     """
     root = satnet or os.environ.get("BLACKPROP_SATNET")
     if root:
         return load_satnet(root, split, size)
     if split != "valid":
         puzzles, solutions = generate_cached(size, seed)
-        return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]))
-    train_puzzles, train_solutions = generate_cached(train_size, train_seed)
-    train = _with_mnist_images(train_puzzles, train_solutions, "train", np.random.default_rng([train_seed, 1]))
+        allowed = None if split == "test" else ~image_holdout()
+        return _with_mnist_images(puzzles, solutions, split, np.random.default_rng([seed, 1]), allowed)
+    train_puzzles, _ = generate_cached(train_size, train_seed)
     seen = {row.tobytes() for row in train_puzzles}
     puzzles, solutions = generate_cached(size + 8, seed)  # a few spares, in case a board repeats a training board
     keep = np.array([row.tobytes() not in seen for row in puzzles], dtype=bool)
     if keep.sum() < size:
         raise RuntimeError(f"sudoku valid split: only {int(keep.sum())} of {size + 8} boards differ from the training boards")
     puzzles, solutions = puzzles[keep][:size], solutions[keep][:size]
-    allowed = unused(train.index, len(train.pool))
-    return _with_mnist_images(puzzles, solutions, "valid", np.random.default_rng([seed, 1]), allowed)
+    return _with_mnist_images(puzzles, solutions, "valid", np.random.default_rng([seed, 1]), image_holdout())
+
+
+def image_holdout() -> np.ndarray:
+    """The 6,000 MNIST training images that only validation boards show (see ``sudoku_data``)."""
+    return training_holdout(task_seed("sudoku", "holdout"))
 
 
 def _with_mnist_images(puzzles: np.ndarray, solutions: np.ndarray, split: str, rng: np.random.Generator,
