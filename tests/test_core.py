@@ -50,6 +50,25 @@ def test_exact_on_worked_example():
     assert probs[0].tolist() == pytest.approx([0.02, 0.13, 0.19, 0.45, 0.21])
 
 
+def test_exact_on_dense_inputs_equals_the_per_pattern_path_bit_for_bit():
+    """Dense inputs take one cached enumeration; the same beliefs marked not dense take the general path."""
+    import dataclasses
+
+    from blackprop.estimators.exact import all_tuples
+
+    g = torch.Generator().manual_seed(3)
+    program = bp.Program(lambda a, b, c: (a * b + c) % 4, (DIGIT3, bp.Discrete(range(4)), DIGIT3), bp.Discrete(range(4)))
+    inputs = [torch.softmax(torch.randn(6, n, generator=g), -1) for n in (3, 4, 3)]
+    beliefs = Beliefs.from_inputs(program.inputs, inputs)
+    assert beliefs.dense
+    fast = bp.Exact().log_probs(program, beliefs)
+    general = bp.Exact().log_probs(program, dataclasses.replace(beliefs, dense=False))
+    assert torch.equal(fast, general)
+    assert all_tuples((3, 4, 3), torch.device("cpu")) is all_tuples((3, 4, 3), torch.device("cpu"))  # kept
+    with pytest.raises(bp.TooLargeToEnumerate, match="36 tuples, above max_tuples=35"):
+        bp.Exact(max_tuples=35).log_probs(program, beliefs)
+
+
 def test_ised_with_dedup_and_full_coverage_equals_exact():
     program = add3()
     ised = bp.BlackBox(program, bp.ISED(weights="probability", num_samples=2000, dedup=True, normalize="none"), seed=0)

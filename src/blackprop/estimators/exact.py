@@ -17,6 +17,7 @@ Example (p_a=[.1,.6,.3], p_b=[.2,.1,.7], P=a+b):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import ClassVar, final
@@ -47,19 +48,23 @@ class Exact(ExactLikelihood):
 
     def log_probs(self, program: BaseProgram, beliefs: Beliefs) -> torch.Tensor:
         """log p(y) ``[B, |outputs|]``."""
+        ring = SEMIRINGS["add-mult"]
         sizes = beliefs.sizes.tolist()
+        if beliefs.dense:  # every position valid in every example: one space, no length patterns
+            total = math.prod(sizes)
+            self._check_size(total)
+            tuples = (all_tuples(tuple(sizes), beliefs.device) if total <= CACHED_TUPLES
+                      else enumerate_tuples(sizes, [True] * len(sizes), beliefs.device))
+            outputs = program.evaluate(tuples)
+            expanded = tuples.unsqueeze(0).expand(beliefs.batch_size, -1, -1)
+            scores = ring.combine(beliefs.log_prob_terms(expanded, drawn=True), None)
+            return ring.aggregate(scores, outputs.unsqueeze(0).expand(beliefs.batch_size, -1), program.output.size)
         patterns, group = torch.unique(beliefs.valid, dim=0, return_inverse=True)
-        total = sum(math.prod(s for s, ok in zip(sizes, p, strict=True) if ok) for p in patterns.tolist())
-        if total > self.max_tuples:
-            raise TooLargeToEnumerate(
-                f"Exact: the input space has {total:,} tuples, above max_tuples={self.max_tuples:,}; "
-                "use a sampling estimator (e.g. ISED) or raise max_tuples"
-            )
+        self._check_size(sum(math.prod(s for s, ok in zip(sizes, p, strict=True) if ok) for p in patterns.tolist()))
         enumerated = []
         for pattern in patterns.tolist():
             tuples = enumerate_tuples(sizes, pattern, beliefs.device)
             enumerated.append((tuples, program.evaluate(tuples)))
-        ring = SEMIRINGS["add-mult"]
         result = torch.full(
             (beliefs.batch_size, program.output.size), float("-inf"), dtype=beliefs.probs.dtype, device=beliefs.device
         )
@@ -72,6 +77,23 @@ class Exact(ExactLikelihood):
             result = result.index_copy(0, rows, log_p)
         return result
 
+    def _check_size(self, total: int) -> None:
+        if total > self.max_tuples:
+            raise TooLargeToEnumerate(
+                f"Exact: the input space has {total:,} tuples, above max_tuples={self.max_tuples:,}; "
+                "use a sampling estimator (e.g. ISED) or raise max_tuples"
+            )
+
+
+#: spaces up to this many tuples keep their enumeration between batches (at most 16 spaces, 8 MB each for 16 inputs)
+CACHED_TUPLES = 65_536
+
+
+@functools.lru_cache(maxsize=16)
+def all_tuples(sizes: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Every tuple ``[prod(sizes), V]`` of a space with no invalid position, lexicographic (cached: the
+    space of a program's dense inputs is the same in every batch; never modified in place)."""
+    return enumerate_tuples(list(sizes), [True] * len(sizes), device)
 
 
 def enumerate_tuples(sizes: list[int], valid: list[bool], device: torch.device) -> torch.Tensor:
