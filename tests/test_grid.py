@@ -10,7 +10,7 @@ import pytest
 
 from blackprop.cli import main
 from blackprop.run import RunConfig
-from blackprop.run.grid import _driver_lock, finished, run_grid, stale
+from blackprop.run.grid import _driver_lock, finished, run_grid, why_rerun
 from blackprop.run.spec import load_study
 
 SPEC = """
@@ -93,9 +93,9 @@ def test_a_row_that_no_longer_stands_for_its_run_is_run_again(study, capsys):
     assert main(["bench", str(study)]) == 0
     rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
     ised = next(r for r in rows if r["method"] == "ised")
-    assert stale(ised, ised["estimator"]) is None
-    assert "weights 'probability' -> 'importance'" in stale(ised, {**ised["estimator"], "weights": "importance"})
-    assert stale(ised, {**ised["estimator"], "new_option": 1}) is None  # an option the row predates
+    assert why_rerun(ised, ised["estimator"]) is None
+    assert "weights 'probability' -> 'importance'" in why_rerun(ised, {**ised["estimator"], "weights": "importance"})
+    assert why_rerun(ised, {**ised["estimator"], "new_option": 1}) is None  # an option the row predates
     old = {k: v for k, v in ised.items() if k != "valid_accuracy"}
     edited = {**next(r for r in rows if r["method"] == "exact"), "estimator": {"name": "exact", "max_tuples": 7}}
     (study / "results.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(edited) + "\n")

@@ -8,8 +8,8 @@ A run is skipped when a row with its identity (``blackprop.run.config.identity``
 file, so a re-run continues the grid, unless that row no longer stands for the run: it has no
 validation accuracy (written before the validation split), or its estimator differs in a setting
 from the one the run builds today (``bp.ISED()``'s defaults changed since). Such a run is trained
-again, the log says why, and its new row is appended beside the old one. Workers only train: each returns its row, and this process,
-the driver, appends the rows one line at a time as runs finish (one writer, no lock files). Each
+again, the log says why, and its new row is appended beside the old one (reports keep the newest).
+Workers only train: each returns its row, and this process, the driver, appends the rows one line at a time as runs finish (one writer, no lock files). Each
 worker appends its per-epoch rows to ``epochs.jsonl`` as they happen and checkpoints after every
 epoch under ``checkpoints/<run id>.pt``, so an interrupted grid loses at most one epoch per run.
 A second driver on the same results file is refused while the first is alive.
@@ -52,7 +52,7 @@ def estimator_record(config: RunConfig) -> dict[str, Any]:
     return dict(json.loads(json.dumps({"name": built.name, **built.settings()})))
 
 
-def stale(row: dict[str, Any], today: dict[str, Any]) -> str | None:
+def why_rerun(row: dict[str, Any], today: dict[str, Any]) -> str | None:
     """Why a row with a run's identity does not stand for the run today, or None when it does.
 
     A setting the row's estimator does not record (an option added later, whose default kept the old
@@ -83,7 +83,8 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
     todo = []
     for grid, config in resolved:
         recorded = done.get(json.dumps(identity(config), sort_keys=True), [])
-        reasons = [stale(row, estimator_record(config)) for row in recorded]
+        today = estimator_record(config) if recorded else {}
+        reasons = [why_rerun(row, today) for row in recorded]
         if recorded and None in reasons:
             log(f"skip (done): {_name(config)}")
             continue
