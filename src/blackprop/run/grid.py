@@ -10,8 +10,9 @@ validation accuracy (written before the validation split), or its estimator diff
 from the one the run builds today (``bp.ISED()``'s defaults changed since). Such a run is trained
 again, the log says why, and its new row is appended beside the old one (reports keep the newest).
 Workers only train: each returns its row, and this process, the driver, appends the rows one line
-at a time as runs finish (one writer, no lock files). Each worker appends its per-epoch rows to ``epochs.jsonl`` as they happen and checkpoints after every
-epoch under ``checkpoints/<run id>.pt``, so an interrupted grid loses at most one epoch per run.
+at a time as runs finish (one writer, no lock files). Each worker appends its per-epoch rows to
+``epochs.jsonl`` as they happen and checkpoints after every epoch under ``checkpoints/<run id>.pt``,
+so an interrupted grid loses at most one epoch per run.
 A second driver on the same results file is refused while the first is alive.
 """
 
