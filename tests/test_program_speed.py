@@ -13,6 +13,7 @@ import torch
 
 import blackprop as bp
 from blackprop.program import BaseProgram
+from blackprop.program.dense_memo import DENSE_CODES, DenseMemo
 from blackprop.program.memo import TupleCoder, TupleMemo
 
 DIGIT = bp.Discrete(range(10))
@@ -183,6 +184,47 @@ def test_cache_limit_keeps_the_newest_entries_like_an_ordered_dict():
         while len(model) > limit:
             model.popitem(last=False)
         assert list(program.state_dict()["memo"].items()) == list(model.items())
+
+
+def picky_sum(a: int, b: int, c: int) -> Any:
+    if a == b == c:
+        raise ValueError("three of a kind")  # a deterministic failure, memoised
+    return (a + b + c, (a * b) % 2)
+
+
+@pytest.mark.parametrize("product", [False, True])
+def test_a_small_spaces_dense_memo_answers_exactly_as_the_sorted_memo(product):
+    """Programs over 11^3 codes get a DenseMemo; forced onto a TupleMemo, every output, counter and the
+    memo's state (oldest entry first) are the same, batch after batch, failures included."""
+    output = bp.Product(bp.Discrete(range(28)), bp.Discrete(range(2))) if product else bp.Open()
+    fn = picky_sum if product else (lambda a, b, c: picky_sum(a, b, c)[0])
+    dense, sorted_memo = (bp.Program(fn, (DIGIT,) * 3, output, name="p") for _ in range(2))
+    assert isinstance(dense._memo, DenseMemo) and dense._coder.span == 11**3 <= DENSE_CODES
+    sorted_memo._memo = TupleMemo(sorted_memo._coder, dense._memo.width)
+    generator = torch.Generator().manual_seed(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        everything = torch.cartesian_prod(*[torch.arange(10)] * 3)
+        batches = [torch.randint(0, 10, (size, 3), generator=generator) for size in (30, 300, 300, 5)]
+        for tuples in [*batches, everything, everything.flip(0), batches[1]]:  # the last two: all known
+            assert torch.equal(dense.evaluate(tuples), sorted_memo.evaluate(tuples))
+            assert dense.stats.as_dict() == sorted_memo.stats.as_dict()
+    assert dense.stats.hits > 0 and dense.cache_size() == sorted_memo.cache_size() == 1000  # every tuple, failed too
+    assert list(dense.state_dict()["memo"].items()) == list(sorted_memo.state_dict()["memo"].items())
+    reloaded = bp.Program(fn, (DIGIT,) * 3, output, name="p")
+    reloaded.load_state_dict(dense.state_dict())
+    assert list(reloaded.state_dict()["memo"].items()) == list(dense.state_dict()["memo"].items())
+    dense.clear_cache()
+    assert dense.cache_size() == 0 and dense._memo.entries()[0].shape == (0, 3)
+
+
+def test_the_dense_memo_is_chosen_only_where_it_cannot_grow_past_a_bound():
+    assert isinstance(bp.Program(digit_sum, (DIGIT,) * 4, bp.Open())._memo, DenseMemo)  # 14,641 codes
+    assert isinstance(bp.Program(digit_sum, (DIGIT,) * 5, bp.Open())._memo, TupleMemo)  # 161,051 codes
+    assert isinstance(bp.Program(digit_sum, (DIGIT,) * 2, bp.Open(), cache_limit=50)._memo, TupleMemo)
+    assert isinstance(bp.Program(digit_sum, (DIGIT,) * 2, bp.Open(), cache_limit=121)._memo, DenseMemo)
+    with pytest.raises(ValueError, match="use TupleMemo"):
+        DenseMemo(TupleCoder([10, 10]), 1, limit=10)
 
 
 def test_memo_merges_many_inserts_and_stays_sorted():

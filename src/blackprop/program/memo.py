@@ -19,6 +19,7 @@ it, so an insert costs O(recent), amortised O(1) per entry). The memory bound ``
 documents. An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
 for a dict entry keyed by a Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows per
 batch, none per tuple.
+A small exact space gets ``blackprop.program.dense_memo.DenseMemo`` instead (tables indexed by the code).
 
 Example:
     >>> import torch
@@ -40,7 +41,7 @@ from typing import final
 
 import torch
 
-__all__ = ["TupleCoder", "TupleMemo"]
+__all__ = ["TupleCoder", "TupleMemo", "distinct_rows"]
 
 _INT64_LIMIT = 2**63
 #: the recent run is merged into the main run past max(_MERGE_MIN, len(main) // 4) entries
@@ -60,6 +61,8 @@ class TupleCoder:
     def __init__(self, sizes: list[int], *, hashed: bool = False, bits: int = 64):
         radix = [size + 1 for size in sizes]  # +1: the padding value -1
         self.exact = not hashed and math.prod(radix) < _INT64_LIMIT
+        #: how many exact codes there are (every code is in range(span)); None when hashed
+        self.span: int | None = math.prod(radix) if self.exact else None
         if self.exact:
             places, place = [], 1
             for r in reversed(radix):
@@ -91,6 +94,28 @@ class TupleCoder:
             raise ValueError("TupleCoder.rows(codes): hashed codes do not decode; the memo keeps their rows")
         weights = self._weights_on(codes.device)
         return (codes.unsqueeze(1) // weights) % self._radix.to(codes.device) - 1
+
+
+def distinct_rows(coder: TupleCoder, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(codes ``[U]``, rows ``[U, V]``, inverse ``[M]``, alone ``[U]``) of the distinct rows of ``flat``
+    ``[M, V]``, in code order.
+
+    ``alone``: a distinct row whose hashed code another distinct row of the batch shares (never
+    for exact codes); such rows are run but not memoised.
+    """
+    codes = coder.codes(flat)
+    unique, inverse = torch.unique(codes, return_inverse=True)
+    first = torch.empty_like(unique)
+    first[inverse] = torch.arange(flat.shape[0], device=flat.device)
+    rows = flat[first]
+    alone = torch.zeros(unique.shape[0], dtype=torch.bool, device=flat.device)
+    if coder.exact or bool((rows[inverse] == flat).all()):
+        return unique, rows, inverse, alone
+    rows, inverse = torch.unique(flat, dim=0, return_inverse=True)  # a hash collision: rows, not codes
+    unique = coder.codes(rows)
+    sorted_codes, counts = torch.unique(unique, return_counts=True)
+    shared = sorted_codes[counts > 1]
+    return unique, rows, inverse, torch.isin(unique, shared)
 
 
 @final

@@ -43,8 +43,9 @@ import torch
 from ..spaces import Discrete, Open, OutputSpaceError, Product, Sequence
 from .base import FAILED, BaseProgram, is_nan
 from .calls import OK, TIMEOUT, TRANSIENT_ERRORS, Outcome, collector_paused, error_outcome
+from .dense_memo import DenseMemo, make_memo
 from .executors import ExecutorRunner
-from .memo import TupleCoder, TupleMemo
+from .memo import TupleCoder, distinct_rows
 from .rows import as_lists
 
 __all__ = ["Program"]
@@ -147,7 +148,7 @@ class Program(BaseProgram):
         self._identity = all(isinstance(s, Discrete) and list(s.values) == list(range(s.size)) for s in self.inputs)
         self._coder = TupleCoder(self._sizes)
         width = self.output.num_components if isinstance(self.output, Product) else 1
-        self._memo = TupleMemo(self._coder, width, self.cache_limit)
+        self._memo = make_memo(self._coder, width, self.cache_limit)
 
     def cache_size(self) -> int:
         return len(self._memo)
@@ -228,7 +229,8 @@ class Program(BaseProgram):
 
         With a memo the tuples stay tensors on their device: coded (``TupleCoder``), made distinct
         (``torch.unique``), looked up in bulk (``TupleMemo``); only the distinct tuples not yet known
-        are moved to the CPU, once per batch, and run in Python.
+        are moved to the CPU, once per batch, and run in Python. A small space's memo (``DenseMemo``)
+        answers a batch whose tuples are all known with one gather, before any of that.
         """
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
@@ -243,7 +245,14 @@ class Program(BaseProgram):
             outputs, ok = self._run_rows(flat)
             self._end_batch(count, int(ok.sum()))
             return outputs.reshape(*lead, *components)
-        codes, rows, inverse, alone = self._distinct(flat)
+        if self.cache_across_calls and isinstance(self._memo, DenseMemo):  # a small space: one gather first
+            every = self._coder.codes(flat)
+            outputs, ok, found = self._memo.at(every)
+            if bool(found.all()):
+                self.stats.hits += int(torch.unique(every).shape[0])
+                self._end_batch(count, int(ok.any()))
+                return outputs.reshape(*lead, *components)
+        codes, rows, inverse, alone = distinct_rows(self._coder, flat)
         if self.cache_across_calls:
             found, outputs, ok, clash = self._memo.lookup(codes, rows)
             missing = (~found).nonzero().squeeze(1)
@@ -264,26 +273,6 @@ class Program(BaseProgram):
         self._end_batch(count, int(ok.any()))  # only whether any row succeeded matters: every distinct row occurs
         out = outputs[inverse]
         return out.reshape(*lead, *components)
-
-    def _distinct(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(codes ``[U]``, rows ``[U, V]``, inverse ``[M]``, alone ``[U]``) of the distinct rows, in code order.
-
-        ``alone``: a distinct row whose hashed code another distinct row of the batch shares (never
-        for exact codes); such rows are run but not memoised.
-        """
-        codes = self._coder.codes(flat)
-        unique, inverse = torch.unique(codes, return_inverse=True)
-        first = torch.empty_like(unique)
-        first[inverse] = torch.arange(flat.shape[0], device=flat.device)
-        rows = flat[first]
-        alone = torch.zeros(unique.shape[0], dtype=torch.bool, device=flat.device)
-        if self._coder.exact or bool((rows[inverse] == flat).all()):
-            return unique, rows, inverse, alone
-        rows, inverse = torch.unique(flat, dim=0, return_inverse=True)  # a hash collision: rows, not codes
-        unique = self._coder.codes(rows)
-        sorted_codes, counts = torch.unique(unique, return_counts=True)
-        shared = sorted_codes[counts > 1]
-        return unique, rows, inverse, torch.isin(unique, shared)
 
     def _run_rows(self, rows: torch.Tensor, memo: bool = False) -> Any:
         """Run fn on every row ``[R, V]`` (one transfer to the CPU): outputs ``[R, w]`` and ok ``[R]`` on the
