@@ -3,12 +3,13 @@
 ``DenseMemo`` answers ``TupleMemo``'s calls for programs whose exact codes (``TupleCoder``) span at most
 ``DENSE_CODES`` values, so that the memo can never hold more entries than that and no ``limit`` binds:
 sum2 (121 codes), sum4 (14,641), every MNIST-R program of up to four digits. Where a batch's tuples are
-all known, ``Program.evaluate`` answers it with one gather, before any deduplication; otherwise both
-memos take the same path. ``make_memo`` picks the one that applies.
+known, ``Program.evaluate`` answers them with one gather and makes only the unknown ones distinct
+(``DenseMemo.answer``). ``make_memo`` picks the memo that applies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import final
 
 import torch
@@ -70,6 +71,26 @@ class DenseMemo:
         """(outputs ``[M, w]``, ok ``[M]``, found ``[M]``) of any codes ``[M]``, repeats allowed."""
         outputs, ok, stamps = self._on(codes.device)
         return outputs[codes], ok[codes], stamps[codes] >= 0
+
+    def answer(
+        self, codes: torch.Tensor, run: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(outputs ``[M, w]``, ok ``[M]``, hits) of the tuples of these codes ``[M]`` (repeats allowed): the
+        known ones by one gather; the distinct unknown ones decoded to rows, given to ``run`` once
+        (``Program._run_rows``: outputs, ok, may be memoised) and memoised in code order, as
+        ``Program.evaluate``'s general path does. hits: how many distinct tuples were known."""
+        outputs, ok, found = self.at(codes)
+        hits = int(torch.unique(codes[found]).shape[0])
+        if not bool(found.all()):
+            unknown = ~found
+            new = torch.unique(codes[unknown])
+            rows = self.coder.rows(new)
+            fresh, fresh_ok, keep = run(rows)
+            fresh = fresh.reshape(-1, self.width)
+            self.insert(new[keep], rows[keep], fresh[keep], fresh_ok[keep])
+            position = torch.searchsorted(new, codes[unknown])
+            outputs[unknown], ok[unknown] = fresh[position], fresh_ok[position]
+        return outputs, ok, hits
 
     def lookup(
         self, codes: torch.Tensor, rows: torch.Tensor

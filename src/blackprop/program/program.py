@@ -230,7 +230,7 @@ class Program(BaseProgram):
         With a memo the tuples stay tensors on their device: coded (``TupleCoder``), made distinct
         (``torch.unique``), looked up in bulk (``TupleMemo``); only the distinct tuples not yet known
         are moved to the CPU, once per batch, and run in Python. A small space's memo (``DenseMemo``)
-        answers a batch whose tuples are all known with one gather, before any of that.
+        looks every tuple up with one gather and makes only the unknown ones distinct.
         """
         self._check_tuples(tuples)
         lead = tuples.shape[:-1]
@@ -245,13 +245,11 @@ class Program(BaseProgram):
             outputs, ok = self._run_rows(flat)
             self._end_batch(count, int(ok.sum()))
             return outputs.reshape(*lead, *components)
-        if self.cache_across_calls and isinstance(self._memo, DenseMemo):  # a small space: one gather first
-            every = self._coder.codes(flat)
-            outputs, ok, found = self._memo.at(every)
-            if bool(found.all()):
-                self.stats.hits += int(torch.unique(every).shape[0])
-                self._end_batch(count, int(ok.any()))
-                return outputs.reshape(*lead, *components)
+        if self.cache_across_calls and isinstance(self._memo, DenseMemo):  # a small space: tables by code
+            outputs, ok, hits = self._memo.answer(self._coder.codes(flat), lambda new: self._run_rows(new, memo=True))
+            self.stats.hits += hits
+            self._end_batch(count, int(ok.any()))
+            return outputs.reshape(*lead, *components)
         codes, rows, inverse, alone = distinct_rows(self._coder, flat)
         if self.cache_across_calls:
             found, outputs, ok, clash = self._memo.lookup(codes, rows)
