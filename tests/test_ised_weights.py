@@ -426,3 +426,38 @@ def test_sequences_within_the_budget_enumerate_each_length_pattern():
     want = bp.BlackBox(program, bp.Exact())(bp.padded(probs, lengths))
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(got[0, :3], probs[0, 0])  # one digit: p(y) is its own distribution
+
+
+@pytest.mark.parametrize("settings", [{}, {"exploration": 0.2}, {"site_exploration": 0.3}])
+def test_the_default_loss_reads_only_the_targets_draws_and_equals_the_full_summary(settings):
+    """``ISED.loss`` with importance weights, L1 and NLL sums only the draws giving each target; on the
+    same draws (with failures, and a target no draw can reach: 8 = fragile(2, 2) fails) its value and
+    gradient equal -log of the summary over every output."""
+
+    def fragile(a, b):
+        if a == b == 2:
+            raise ValueError("no")
+        return a * 3 + b
+
+    estimator = bp.ISED(num_samples=12, enumerate_within_budget=False, **settings)
+    logits = [torch.randn(4, 3, generator=torch.Generator().manual_seed(seed)) for seed in (3, 4)]
+    target = torch.tensor([0, 4, 8, 5])
+    figures = []
+    for general in (False, True):
+        program = bp.Program(fragile, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(9)))  # an empty memo
+        leaves = [x.clone().requires_grad_() for x in logits]
+        beliefs = bp.BlackBox(program, estimator).beliefs(*[torch.softmax(x, -1) for x in leaves])
+        generator = torch.Generator().manual_seed(0)
+        assert estimator.loss_reads_target_only(program, beliefs)
+        with pytest.warns(RuntimeWarning, match="no"):
+            if general:
+                log_q = estimator.log_summary(program, beliefs, generator)
+                loss = -log_q.gather(1, target.unsqueeze(1)).clamp(min=-100.0).mean()
+            else:
+                loss = estimator.loss(program, beliefs, target, generator=generator, state=None)
+        loss.backward()
+        figures.append((loss.detach(), [leaf.grad for leaf in leaves]))
+    (fast, fast_grads), (full, full_grads) = figures
+    assert 0 < float(fast) < 100 and torch.allclose(fast, full, rtol=1e-6)
+    for a, b in zip(fast_grads, full_grads, strict=True):
+        assert a.abs().sum() > 0 and torch.allclose(a, b, rtol=1e-5, atol=1e-7)
