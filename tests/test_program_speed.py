@@ -4,6 +4,8 @@ what a per-tuple evaluation of the Python function gives; BatchedProgram takes S
 from __future__ import annotations
 
 import collections
+import itertools
+import math
 import pickle
 import warnings
 from typing import Any, final
@@ -184,6 +186,41 @@ def test_cache_limit_keeps_the_newest_entries_like_an_ordered_dict():
         while len(model) > limit:
             model.popitem(last=False)
         assert list(program.state_dict()["memo"].items()) == list(model.items())
+
+
+def test_the_memo_keeps_few_shrinking_runs_and_answers_like_a_dict():
+    """Batches of new entries of every size: the memo's sorted runs stay disjoint and shrink at least
+    fourfold from first to last (so about log4 N of them), and every lookup, ``without`` and
+    ``entries`` answer as a dict keyed by the row would."""
+    coder = TupleCoder([10] * 6)
+    memo = TupleMemo(coder, 1)
+    model: dict[tuple[int, ...], int] = {}
+    generator = torch.Generator().manual_seed(7)
+    for step in range(120):
+        size = int(torch.randint(1, 3000 if step % 10 else 30000, (1,), generator=generator))
+        rows = torch.unique(torch.randint(0, 10, (size, 6), generator=generator), dim=0)
+        codes = coder.codes(rows)
+        found, outputs, _, _ = memo.lookup(codes, rows)
+        keys = [tuple(r) for r in rows.tolist()]
+        assert found.tolist() == [key in model for key in keys]
+        assert all(int(o) == model[key] for key, o, f in zip(keys, outputs[:, 0], found, strict=True) if f)
+        if step % 17 == 5:  # replace some known entries, as Program.load_state_dict does
+            memo.without(codes[found][:5000])
+            for key in [k for k, f in zip(keys, found.tolist(), strict=True) if f][:5000]:
+                del model[key]
+            found = torch.tensor([key in model for key in keys])
+        new = ~found
+        values = torch.tensor([sum(k) * 7 % 1000 for k in keys]).unsqueeze(1)
+        memo.insert(codes[new], rows[new], values[new], torch.ones(int(new.sum()), dtype=torch.bool))
+        model.update({key: sum(key) * 7 % 1000 for key, n in zip(keys, new.tolist(), strict=True) if n})
+        sizes = [len(run) for run in memo._runs]
+        assert len(memo) == len(model) and all(a > 4 * b for a, b in itertools.pairwise(sizes))
+        assert len(sizes) <= 2 + math.log(len(model), 4)
+    every = torch.cat([run.codes for run in memo._runs])
+    assert torch.unique(every).shape[0] == every.shape[0]  # disjoint
+    assert all(bool((run.codes[1:] > run.codes[:-1]).all()) for run in memo._runs)  # sorted
+    rows, outputs, _ = memo.entries()
+    assert dict(zip(map(tuple, rows.tolist()), outputs[:, 0].tolist(), strict=True)) == model
 
 
 def picky_sum(a: int, b: int, c: int) -> Any:
