@@ -113,7 +113,7 @@ class DenseMemo:
     def entries(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rows ``[N, V]``, outputs ``[N, w]``, ok ``[N]``) of every entry, oldest first (on the CPU)."""
         if self._tables is None:
-            return (torch.empty((0, len(self.coder._radix)), dtype=torch.long),
+            return (torch.empty((0, self.coder.width), dtype=torch.long),
                     torch.empty((0, self.width), dtype=torch.long), torch.empty(0, dtype=torch.bool))
         table, ok_table, stamps = (t.cpu() for t in self._tables)
         codes = (stamps >= 0).nonzero().squeeze(1)

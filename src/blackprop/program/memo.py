@@ -64,6 +64,8 @@ class TupleCoder:
 
     def __init__(self, sizes: list[int], *, hashed: bool = False, bits: int = 64):
         radix = [size + 1 for size in sizes]  # +1: the padding value -1
+        #: columns of a row (one per variable)
+        self.width = len(sizes)
         self.exact = not hashed and math.prod(radix) < _INT64_LIMIT
         #: how many exact codes there are (every code is in range(span)); None when hashed
         self.span: int | None = math.prod(radix) if self.exact else None
