@@ -78,3 +78,12 @@ def test_report_keeps_runs_of_another_network_apart():
     assert "network=lenet-wide" in table
     assert "50.0" in table and "60.0" in table  # two rows, not one mean of 55.0
     assert "55.0" not in table
+
+
+def test_sudoku_reads_its_cells_with_lenet_or_mnistnet():
+    task = get_task("sudoku-partial")
+    assert isinstance(task.model().network, LeNet) and isinstance(task.model("lenet").network, LeNet)
+    network = task.model("mnistnet").network
+    assert isinstance(network, MNISTNet) and network(torch.zeros(2, 1, 28, 28)).shape == (2, 9)
+    with pytest.raises(ValueError, match="unknown network 'resnet'; valid: lenet, mnistnet"):
+        task.check_network("resnet")

@@ -36,7 +36,8 @@ pretraining: no digit label is ever used. ``normalize="none"`` collapses to one 
 (``blackprop train sudoku-partial --epochs 2 --train-size 2000 --set normalize=none``: 0 % boards,
 10.9 % cells, against 17.2 % and 95.0 % with L1 and k=10, 24.4 % and 96.2 % with k=30). A board is
 solved only if all its ~36 givens are recognised, so argmax board accuracy is about
-(cell accuracy)^36: 80% of boards needs 99.4% of cells.
+(cell accuracy)^36: 80% of boards needs 99.4% of cells. ``--network mnistnet`` reads the cells with
+MNISTNet (about 16x LeNet's multiply-adds per image) instead; a row then records its network.
 
 Decoding: ``--search N`` (``BlackBox.predict(search=N)``) also reports ``search_accuracy``: a board
 whose argmax reading does not solve uniquely (the partial program leaves cells unknown) is read as
@@ -51,6 +52,7 @@ were chosen before the validation split, on test accuracy.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,7 @@ import numpy as np
 import torch
 
 from ...data.mnist import MEAN, STD, mnist_pool, mnist_source, training_holdout
-from ...models import LeNet, SudokuModel
+from ...models import LeNet, MNISTNet, SudokuModel
 from ...program import Program
 from ...spaces import Discrete, Product, Sequence
 from .._base import Defaults, Task, TaskData, task_seed
@@ -181,6 +183,9 @@ def sudoku_tasks() -> list[Task]:
     def make_model() -> torch.nn.Module:
         return SudokuModel(LeNet(num_classes=9))
 
+    def model_with(network: str) -> torch.nn.Module:
+        return SudokuModel(LeNet(num_classes=9) if network == "lenet" else MNISTNet(num_classes=9))
+
     def program_of(fn: Any, name: str) -> Any:
         def make_program() -> Program:
             return Program(fn, inputs=(Sequence(DIGIT, 81), Sequence(CELL, 81)), output=BOARD, cache="batch", name=name)
@@ -201,6 +206,7 @@ def sudoku_tasks() -> list[Task]:
     )
     return [
         Task(name=name, description=description, make_program=program_of(solve, name), make_model=make_model,
-             load_data=load_data, defaults=defaults, paper=PAPER, family="sudoku")
+             load_data=load_data, defaults=defaults, paper=PAPER, family="sudoku",
+             networks={name: functools.partial(model_with, name) for name in ("lenet", "mnistnet")})
         for name, description, solve in variants
     ]
