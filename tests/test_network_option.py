@@ -85,5 +85,5 @@ def test_sudoku_reads_its_cells_with_lenet_or_mnistnet():
     assert isinstance(task.model().network, LeNet) and isinstance(task.model("lenet").network, LeNet)
     network = task.model("mnistnet").network
     assert isinstance(network, MNISTNet) and network(torch.zeros(2, 1, 28, 28)).shape == (2, 9)
-    with pytest.raises(ValueError, match="unknown network 'resnet'; valid: lenet, mnistnet"):
-        task.check_network("resnet")
+    with pytest.raises(ValueError, match="unknown network 'transformer'; valid: lenet, mnistnet"):
+        task.check_network("transformer")
