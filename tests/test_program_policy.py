@@ -64,15 +64,15 @@ def test_transient_failures_are_counted_not_memoised_and_asked_again(error):
         out = program.evaluate(ALL)
     assert out[3].item() == bp.FAILED and out.tolist()[:3] == [0, 1, 2]
     assert program.stats.transient == 1 and program.stats.failures == 1
-    assert program.cache_size() == 9 and (3,) not in program.state_dict()["memo"]  # nor in a checkpoint
+    assert program.cache_size() == 9 and (3,) not in program.memo_dict()  # nor in a checkpoint
     assert program.evaluate(torch.tensor([[3]])).tolist() == [3]  # asked again: it answers now
-    assert program.stats.calls == 11 and program.state_dict()["memo"][(3,)] == 3
+    assert program.stats.calls == 11 and program.memo_dict()[(3,)] == 3
 
 
 def test_deterministic_failures_stay_memoised():
     program = bp.Program(flaky(KeyError("three")), (DIGIT,), DIGIT)
     quiet(program.evaluate, ALL)
-    assert program.stats.transient == 0 and program.state_dict()["memo"][(3,)] == bp.FAILED
+    assert program.stats.transient == 0 and program.memo_dict()[(3,)] == bp.FAILED
     assert program.evaluate(torch.tensor([[3]])).tolist() == [bp.FAILED]  # not asked again
     assert program.stats.calls == 10 and program.stats.hits == 1
 
@@ -207,7 +207,7 @@ def test_torch_save_of_a_layer_with_a_module_level_program_works():
         torch.save(bp.BlackBox(program, bp.ISED()), buffer)
     buffer.seek(0)
     copy = torch.load(buffer, weights_only=False).program
-    assert copy.executor is None and copy.state_dict()["memo"] == {(1, 2): 3, (3, 4): 7}
+    assert copy.executor is None and copy.memo_dict() == {(1, 2): 3, (3, 4): 7}
     assert copy.evaluate(torch.tensor([[1, 2], [5, 5]])).tolist() == [3, 10] and copy.stats.hits == 1
 
 
@@ -258,7 +258,7 @@ def test_workers_give_the_same_results_and_memo_as_serial():
     expected = serial.evaluate(tuples)
     with bp.Program(add, (DIGIT, DIGIT), bp.Open(), executor=2) as pooled:
         assert torch.equal(pooled.evaluate(tuples), expected)
-        assert pooled.state_dict()["memo"] == serial.state_dict()["memo"] and pooled.output.values == serial.output.values
+        assert pooled.memo_dict() == serial.memo_dict() and pooled.output.values == serial.output.values
 
 
 def test_dask_cluster_on_loopback_gives_the_same_results():
@@ -273,7 +273,7 @@ def test_dask_cluster_on_loopback_gives_the_same_results():
         assert client.scheduler.address.startswith("tcp://127.0.0.1")
         program = bp.Program(lambda a, b: a + b, (DIGIT, DIGIT), bp.Open(), executor=client, timeout=0.5)
         assert torch.equal(program.evaluate(tuples), expected)
-        assert program.state_dict()["memo"] == serial.state_dict()["memo"] and program.output.values == serial.output.values
+        assert program.memo_dict() == serial.memo_dict() and program.output.values == serial.output.values
         assert program.parallelism == 2
         slow = bp.Program(sleep_on_1, (DIGIT,), DIGIT, executor=client, timeout=0.2)
         assert quiet(slow.evaluate, torch.tensor([[1], [2]])).tolist() == [bp.FAILED, 2]

@@ -156,7 +156,7 @@ def test_hash_collisions_never_mix_up_tuples():
     codes = program._coder.codes(torch.tensor(sorted(seen)))
     assert torch.unique(codes).shape[0] < len(seen)  # collisions did happen
     assert 0 < program.cache_size() <= 512  # at most one row per 9-bit code is memoised
-    state = program.state_dict()["memo"]
+    state = program.memo_dict()
     assert all(value == sum(max(i, 0) for i in key) for key, value in state.items())
 
 
@@ -185,7 +185,7 @@ def test_cache_limit_keeps_the_newest_entries_like_an_ordered_dict():
                 model[key] = sum(key)
         while len(model) > limit:
             model.popitem(last=False)
-        assert list(program.state_dict()["memo"].items()) == list(model.items())
+        assert list(program.memo_dict().items()) == list(model.items())
 
 
 def test_the_memo_keeps_few_shrinking_runs_and_answers_like_a_dict():
@@ -247,10 +247,10 @@ def test_a_small_spaces_dense_memo_answers_exactly_as_the_sorted_memo(product):
             assert torch.equal(dense.evaluate(tuples), sorted_memo.evaluate(tuples))
             assert dense.stats.as_dict() == sorted_memo.stats.as_dict()
     assert dense.stats.hits > 0 and dense.cache_size() == sorted_memo.cache_size() == 1000  # every tuple, failed too
-    assert list(dense.state_dict()["memo"].items()) == list(sorted_memo.state_dict()["memo"].items())
+    assert list(dense.memo_dict().items()) == list(sorted_memo.memo_dict().items())
     reloaded = bp.Program(fn, (DIGIT,) * 3, output, name="p")
     reloaded.load_state_dict(dense.state_dict())
-    assert list(reloaded.state_dict()["memo"].items()) == list(dense.state_dict()["memo"].items())
+    assert list(reloaded.memo_dict().items()) == list(dense.memo_dict().items())
     dense.clear_cache()
     assert dense.cache_size() == 0 and dense._memo.entries()[0].shape == (0, 3)
 
@@ -289,14 +289,14 @@ def test_state_round_trip_of_product_failures_and_a_pre_tensor_pickle():
     with pytest.warns(RuntimeWarning, match="too short"):
         first = program.evaluate(rows)
     assert first.tolist() == [[0, 1], [-1, -1], [0, 0]]
-    state = program.state_dict()
-    assert state["memo"][tuple(rows[1].tolist())] == bp.FAILED and state["memo"][tuple(rows[0].tolist())] == (0, 1)
+    state, view = program.state_dict(), program.memo_dict()
+    assert view[tuple(rows[1].tolist())] == bp.FAILED and view[tuple(rows[0].tolist())] == (0, 1)
     fresh = bp.Program(board_parity, (bp.Sequence(bp.Discrete(range(81)), 40),), output)
     fresh.load_state_dict(state)
     assert torch.equal(fresh.evaluate(rows), first) and fresh.stats.calls == program.stats.calls
     # a program pickled when the memo was a dict of tuples (the previous format) loads into tensors
     old = pickle.loads(pickle.dumps(fresh))
-    old.__dict__["_memo"] = dict(state["memo"])
+    old.__dict__["_memo"] = dict(view)
     copy = pickle.loads(pickle.dumps(old.__dict__ | {"_runner": None}, protocol=4))
     revived = bp.Program.__new__(bp.Program)
     revived.__setstate__(copy)
@@ -379,3 +379,25 @@ def test_row_decoder_equals_decode_row_by_row(inputs):
             columns.append(torch.randint(0, space.size, (200, 1), generator=generator))
     rows = torch.cat(columns, dim=1)
     assert program.decode_rows(rows) == [program.decode(row) for row in rows.tolist()]
+
+
+def test_a_checkpoint_holds_the_memo_as_a_compact_table_and_old_dict_states_still_load():
+    """state_dict()["memo"] is a table of small tensors (a few bytes per entry, not a dict of Python
+    tuples); it round-trips, and the dict of earlier checkpoints loads into the same memo."""
+    program = bp.Program(digit_sum, (DIGIT,) * 6, bp.Open())
+    rows = torch.randint(0, 10, (20_000, 6), generator=torch.Generator().manual_seed(3))
+    first = program.evaluate(rows)
+    table = program.state_dict()["memo"]
+    assert table["rows"].dtype == torch.int8 and table["outputs"].dtype == torch.int8 and table["ok"].dtype == torch.bool
+    count = program.cache_size()
+    assert table["rows"].shape == (count, 6) and 10_000 < count <= 20_000
+    assert sum(t.numel() * t.element_size() for t in table.values()) <= 8 * count  # 6 + 1 + 1 bytes an entry
+    view = program.memo_dict()
+    for state in (program.state_dict(), {**program.state_dict(), "memo": view}):  # the table, then the old dict
+        fresh = bp.Program(digit_sum, (DIGIT,) * 6, bp.Open())
+        fresh.load_state_dict(state)
+        assert fresh.memo_dict() == view and torch.equal(fresh.evaluate(rows), first)
+        assert fresh.stats.calls == program.stats.calls  # every tuple answered from the loaded memo
+    with pytest.raises(ValueError, match=r"a table of rows \[N, 6\], outputs \[N, 1\] and ok \[N\]"):
+        bp.Program(digit_sum, (DIGIT,) * 6, bp.Open()).load_state_dict(
+            {**program.state_dict(), "memo": {**table, "ok": table["ok"].long()}})

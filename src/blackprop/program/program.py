@@ -23,7 +23,7 @@ Example:
     [3, 7, 3]
     >>> add.stats.queries, add.stats.calls, add.stats.hits
     (3, 2, 0)
-    >>> sorted(add.state_dict()["memo"].items())
+    >>> sorted(add.memo_dict().items())
     [((1, 2), 3), ((3, 4), 7)]
 """
 
@@ -46,6 +46,7 @@ from .calls import OK, TIMEOUT, TRANSIENT_ERRORS, Outcome, collector_paused, err
 from .dense_memo import DenseMemo, make_memo
 from .executors import ExecutorRunner
 from .memo import TupleCoder, distinct_rows
+from .memo_state import memo_dict, memo_entries, memo_table
 from .rows import as_lists
 
 __all__ = ["Program"]
@@ -158,23 +159,25 @@ class Program(BaseProgram):
         self._timed_out.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"memo": {tuple: output index}, "values": output values, "stats": {...}}``: plain data
-        for ``torch.save``, the memo oldest entry first (a Product output's index is a tuple, a failed
-        tuple's FAILED). Transient failures are never in the memo, so never in the state. The memo
-        lives in tensors; this dict is built here, once per checkpoint."""
-        rows, outputs, ok = self._memo.entries()
-        product = isinstance(self.output, Product)
-        memo = {tuple(row): (tuple(out) if product else out[0]) if good else FAILED
-                for row, out, good in zip(rows.tolist(), outputs.tolist(), ok.tolist(), strict=True)}
-        return {"memo": memo, "values": list(self.output.values), **super().state_dict()}
+        """``{"memo": table, "values": output values, "stats": {...}}``: plain data for ``torch.save``; the
+        memo a table of tensors, oldest entry first (``blackprop.program.memo_state``; ``memo_dict()``
+        is its dict view). Transient failures are never in the memo, so never in the state."""
+        return {"memo": memo_table(*self._memo.entries()), "values": list(self.output.values), **super().state_dict()}
+
+    def memo_dict(self) -> dict[tuple[int, ...], Any]:
+        """The memo as ``{tuple of class indices: output index}``, oldest first (a Product output's index
+        is a tuple, a failed tuple's FAILED): built entry by entry, for reading, not for checkpoints."""
+        return memo_dict(memo_table(*self._memo.entries()), isinstance(self.output, Product))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore counters and memo; refuses a memo of another program (columns, output values)."""
+        """Restore counters and memo (a table, or the dict of older checkpoints); refuses a memo of another
+        program (columns, output values)."""
         super().load_state_dict(state)
-        memo, values = state.get("memo", {}), state.get("values", [])
-        if not isinstance(memo, dict) or any(not isinstance(k, tuple) or len(k) != self.num_variables for k in memo):
-            raise ValueError(f"{self.name}.load_state_dict(state): the memo's keys must be tuples of "
-                             f"{self.num_variables} class indices; this state belongs to another program")
+        values = state.get("values", [])
+        product = isinstance(self.output, Product)
+        failed_row = list(self.output.failed_index()) if isinstance(self.output, Product) else [FAILED]
+        rows, outputs, ok_tensor = memo_entries(state.get("memo", {}), self.num_variables, self._memo.width, product,
+                                                failed_row, self.name)
         if isinstance(self.output, Open):
             for position, value in enumerate(values):
                 if self.output.index(value) != position:
@@ -183,23 +186,14 @@ class Program(BaseProgram):
         elif list(values) != list(self.output.values):
             raise ValueError(f"{self.name}.load_state_dict(state): saved with output values {_short(values)}, but "
                              f"this program's are {_short(self.output.values)}")
-        if not memo:
+        if rows.shape[0] == 0:
             return
-        keys = list(memo)
-        rows = torch.tensor(keys, dtype=torch.long).reshape(len(keys), self.num_variables)
         self._check_range(rows)
-        product = isinstance(self.output, Product)
-        failed_row = list(self.output.failed_index()) if isinstance(self.output, Product) else [FAILED]
-        ok = [isinstance(v, tuple) if product else v != FAILED for v in memo.values()]
-        outputs = torch.tensor([(list(v) if product else [v]) if good else failed_row
-                                for v, good in zip(memo.values(), ok, strict=True)], dtype=torch.long)
         codes = self._coder.codes(rows)
         if not self._coder.exact:  # hashed codes: keep one row per code (a collision is run, not memoised)
             unique, counts = torch.unique(codes, return_counts=True)
             single = ~torch.isin(codes, unique[counts > 1])
-            codes, rows, outputs, ok_tensor = codes[single], rows[single], outputs[single], torch.tensor(ok)[single]
-        else:
-            ok_tensor = torch.tensor(ok)
+            codes, rows, outputs, ok_tensor = codes[single], rows[single], outputs[single], ok_tensor[single]
         self._memo.without(codes)  # as dict.update: a loaded entry replaces the one held
         self._memo.insert(codes, rows, outputs, ok_tensor)
 
