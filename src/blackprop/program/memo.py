@@ -264,7 +264,7 @@ class TupleMemo:
 
     def entries(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rows ``[N, V]``, outputs ``[N, w]``, ok ``[N]``) of every entry, oldest first (on the CPU)."""
-        run = self._runs[0] if self._runs else self._empty(torch.device("cpu"), 0)
+        run = self._runs[0] if self._runs else self._empty(torch.device("cpu"), self.coder.width)
         for other in self._runs[1:]:
             run = _merge(run, other)
         run = run.to(torch.device("cpu"))
