@@ -283,7 +283,8 @@ def test_site_exploration_redraws_one_valid_position_of_the_last_draws():
     digits = bp.Sequence(DIGIT3, 3)
     program = bp.Program(lambda xs: sum(xs), inputs=(digits,), output=bp.Discrete(range(7)))
     estimator = bp.ISED(num_samples=8, weights="importance", site_exploration=0.25)
-    certain = torch.tensor([[[1.0, 0.0, 0.0]] * 3] * 50)  # every plain draw is (0, 0, 0) or padding
+    # all but certain (a point mass would not be explorable): every plain draw is (0, 0, 0) or padding
+    certain = torch.tensor([[[1 - 2e-12, 1e-12, 1e-12]] * 3] * 50, dtype=torch.float64)
     beliefs = bp.BlackBox(program, estimator, seed=0).beliefs(bp.padded(certain, torch.tensor([2] * 50)))
     assert estimator.site_draws(beliefs) == 2
     from blackprop.estimators.ised import redraw_one_site
@@ -292,6 +293,46 @@ def test_site_exploration_redraws_one_valid_position_of_the_last_draws():
     assert (tuples[:, :6, :2] == 0).all() and (tuples[:, :, 2] == -1).all()
     changed = (tuples[:, 6:, :2] != 0).sum(dim=2)
     assert changed.max() <= 1 and changed.sum() > 0
+
+
+def test_site_exploration_never_redraws_a_point_mass_and_stays_exact_in_expectation():
+    """A digit a (3 classes) and a one-hot input b (class 1, e.g. where a sudoku digit sits), P = a + 3 b,
+    k = 2, m = 0.5: only a is explorable, so the second draw is (uniform a, b = 1), never a p = 0 draw.
+    Over all 81 draw sequences, E[w(y)] = p(y) and E[grad w(y)] = grad p(y) to float precision."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        program = bp.Program(lambda a, b: a + 3 * b, inputs=(DIGIT3, DIGIT3), output=bp.Discrete(range(9)))
+        estimator = bp.ISED(num_samples=2, weights="importance", site_exploration=0.5)
+        logits = logits_pair(5)[0][:1].double().requires_grad_()
+        p, one_hot = torch.softmax(logits, -1), torch.tensor([[0.0, 1.0, 0.0]])
+        beliefs = bp.BlackBox(program, estimator).beliefs(p.expand(200, 3), one_hot.expand(200, 3))
+        assert beliefs.max_explorable == 1 and beliefs.explorable[:, 1].sum() == 0
+        from blackprop.estimators.ised import redraw_one_site
+
+        drawn = redraw_one_site(beliefs, beliefs.sample(2, torch.Generator().manual_seed(0)), 1,
+                                torch.Generator().manual_seed(1))
+        assert (drawn[:, :, 1] == 1).all() and len(set(drawn[:, 1, 0].tolist())) == 3
+        assert torch.isfinite(estimator.tuple_scores(beliefs, drawn)).all()
+
+        pairs = torch.cartesian_prod(torch.arange(3), torch.arange(3))
+        first, second = torch.cartesian_prod(torch.arange(9), torch.arange(9)).T
+        tuples = torch.stack([pairs[first], pairs[second]], dim=1)  # [81, k=2, 2]
+        beliefs = bp.BlackBox(program, estimator).beliefs(p.expand(81, 3), one_hot.expand(81, 3))
+        scores = estimator.tuple_scores(beliefs, tuples)
+        summary = SEMIRINGS["add-mult"].aggregate(scores, program.evaluate(tuples), 9).exp()
+        base = p.detach()[0][pairs[:, 0]] * one_hot[0][pairs[:, 1]]
+        redrawn = one_hot[0][pairs[:, 1]] / 3  # a redrawn uniformly, b kept
+        chance = base[first] * redrawn[second]
+        assert torch.isclose(chance.sum(), torch.tensor(1.0))
+        expected = (chance.unsqueeze(1) * summary).sum(0)
+        exact = bp.BlackBox(program, bp.Exact())(p, one_hot).squeeze(0)
+        assert torch.allclose(expected, exact, atol=1e-12), (expected, exact)
+        coefficients = torch.linspace(-1.0, 2.0, 9)
+        got = torch.autograd.grad((coefficients * expected).sum(), logits, retain_graph=True)[0]
+        want = torch.autograd.grad((coefficients * exact).sum(), logits)[0]
+        assert torch.allclose(got, want, atol=1e-12), (got, want)
+    finally:
+        torch.set_default_dtype(torch.float32)
 
 
 def test_site_exploration_escapes_where_one_class_is_confidently_wrong():

@@ -80,6 +80,26 @@ class Beliefs:
         return int(self.valid.sum(dim=1).max()) if self.valid.numel() else 0
 
     @cached_property
+    def explorable(self) -> torch.Tensor | None:
+        """Valid positions with more than one class of positive probability ``[B, V]``, or None when
+        every position is (one host read, cached). A point mass, such as a one-hot input that only
+        tells the program where a symbol sits, is not: redrawing it can only give draws with p = 0."""
+        if self.dense and int(torch.count_nonzero(self.probs)) == self.probs.numel():
+            return None  # no zero anywhere (the usual softmax): one cheap test
+        spread = torch.count_nonzero(self.probs, dim=2) > 1
+        if self.dense:
+            return None if bool(spread.all()) else spread
+        return spread & self.valid
+
+    @cached_property
+    def max_explorable(self) -> int:
+        """The most ``explorable`` positions of an example in the batch (one host read, cached)."""
+        mask = self.explorable
+        if mask is None:
+            return self.num_variables if self.batch_size else 0
+        return int(mask.sum(dim=1).max()) if mask.numel() else 0
+
+    @cached_property
     def log_sizes(self) -> torch.Tensor:
         """log of each variable's class count ``[V]``, in the dtype of ``probs``."""
         return self.sizes.to(self.probs.dtype).log()

@@ -35,11 +35,12 @@ variate. Dividing by the successful outputs only would estimate p(y | no failure
 tuples that make the program fail. With "none" the summary is not capped: p/q can exceed 1.
 
 One-site exploration (``site_exploration=m`` or "auto"; add-mult, no dedup): a share m of the k draws
-has one valid position, chosen uniformly, redrawn uniformly from its classes, so a network that is
-confident and wrong on some class still sees tuples that correct it ("auto": m = min(0.5, 5n/k)).
-Every draw is weighed by p/q with q the mixture it came from,
+has one position redrawn uniformly from its classes, so a network that is confident and wrong on
+some class still sees tuples that correct it ("auto": m = min(0.5, 5n/k)). The position is chosen
+uniformly among the explorable ones: valid and not a point mass (a one-hot input, such as where a
+sudoku digit sits, would only give draws with p = 0). Every draw is weighed by p/q, q its mixture,
 
-    q(x) = q_0(x) [ (1 - m) + m / n_valid * sum_j u_j(x_j) / q_0,j(x_j) ]
+    q(x) = q_0(x) [ (1 - m) + m / n_e * sum_{j explorable} u_j(x_j) / q_0,j(x_j) ]
 
 (q_0 the per-variable proposal, p or its ``exploration`` mix; u_j uniform over position j's
 classes), so w(y) stays unbiased. A draw of a class with p = 0 has weight 0. With probability
@@ -115,7 +116,7 @@ class ISED(Estimator):
             as its reference code ran it is ``bp.estimator("ised-paper")`` (probability weights, L2, BCE).
         site_exploration: "auto" (the default) or a share m in [0, 1) of the draws with one uniformly chosen position redrawn
             uniformly (see the module docstring; needs add-mult and dedup=False); "auto": m = min(0.5, 5 n / k),
-            about 5 one-site draws per input position, n the most valid positions of an example in the batch
+            about 5 one-site draws per input position, n the most explorable positions of an example in the batch
             (with probability weights, "auto" is 0).
         enumerate_within_budget: with importance weights, when the inputs span at most k tuples, evaluate
             every tuple once and sum p(y) exactly instead of drawing (see the module docstring); False
@@ -236,12 +237,12 @@ class ISED(Estimator):
 
     def site_draws(self, beliefs: Beliefs) -> int:
         """How many of the k draws get one position redrawn: round(m k), at least 1 when m > 0; with
-        "auto", m = min(0.5, 5 n / k), n the most valid input positions of an example in the batch."""
+        "auto", m = min(0.5, 5 n / k), n the most explorable input positions (``Beliefs.explorable``) of an example in the batch."""
         share = self.site_exploration
         if share == "auto" and self.weights != "importance":
             return 0  # "auto" keeps the paper's probability weights as they were: draws of p only
         if share == "auto":
-            positions = beliefs.max_valid
+            positions = beliefs.max_explorable
             share = min(0.5, AUTO_SITE_DRAWS_PER_POSITION * positions / self.num_samples)
         return max(1, round(float(share) * self.num_samples)) if float(share) > 0 else 0
 
@@ -311,13 +312,15 @@ def summarise_components(
 
 
 def redraw_one_site(beliefs: Beliefs, tuples: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:
-    """The last ``count`` of the k draws ``[B, k, V]`` get one valid position redrawn uniformly from its classes."""
+    """The last ``count`` of the k draws ``[B, k, V]`` get one explorable position (``Beliefs.explorable``:
+    valid, not a point mass) redrawn uniformly from its classes."""
     B, k, V = tuples.shape
-    valid = beliefs.valid
-    if beliefs.dense:
+    explorable = beliefs.explorable
+    if explorable is None:
         choosable = torch.ones(B, V, dtype=beliefs.probs.dtype, device=tuples.device)
     else:
-        choosable = torch.where(valid.any(dim=1, keepdim=True), valid, torch.ones_like(valid)).to(beliefs.probs.dtype)
+        choosable = torch.where(explorable.any(dim=1, keepdim=True), explorable, torch.ones_like(explorable))
+        choosable = choosable.to(beliefs.probs.dtype)
     position = torch.multinomial(choosable, count, replacement=True, generator=generator)  # [B, count]
     uniform = torch.rand(B, count, generator=generator, device=tuples.device, dtype=beliefs.probs.dtype)
     size = beliefs.common_size
@@ -326,23 +329,25 @@ def redraw_one_site(beliefs: Beliefs, tuples: torch.Tensor, count: int, generato
     else:
         sizes = beliefs.sizes[position]
         value = (uniform * sizes).long().clamp(max=sizes - 1)
-    if beliefs.dense:  # every row has positions to redraw: write into a copy
+    if explorable is None:  # every row has positions to redraw: write into a copy
         out = tuples.clone()
         out[:, k - count :].scatter_(2, position.unsqueeze(2), value.unsqueeze(2))
         return out
     tail = tuples[:, k - count :]
     redrawn = tail.scatter(2, position.unsqueeze(2), value.unsqueeze(2))
-    redrawn = torch.where(valid.any(dim=1).view(B, 1, 1), redrawn, tail)  # nothing to redraw in an empty row
+    redrawn = torch.where(explorable.any(dim=1).view(B, 1, 1), redrawn, tail)  # a row with nothing to redraw
     return torch.cat([tuples[:, : k - count], redrawn], dim=1)
 
 
 def site_mixture_log_factor(beliefs: Beliefs, tuples: torch.Tensor, log_q0: torch.Tensor, share: float) -> torch.Tensor:
-    """log[(1 - m) + m / n_valid sum_j u_j(x_j) / q_0,j(x_j)] per draw ``[B, k]``: log q(x) - log q_0(x)."""
+    """log[(1 - m) + m / n_e sum_j u_j(x_j) / q_0,j(x_j)] per draw ``[B, k]``: log q(x) - log q_0(x), the
+    sum over the n_e explorable positions j (``Beliefs.explorable``), the ones ``redraw_one_site`` picks."""
     log_sizes = beliefs.log_sizes if beliefs.log_sizes.dtype == log_q0.dtype else beliefs.sizes.to(log_q0.dtype).log()
-    if beliefs.dense and tuples.shape[2] == beliefs.num_variables:  # no invalid position: V valid in every draw
+    explorable = beliefs.explorable
+    if explorable is None and tuples.shape[2] == beliefs.num_variables:  # all V explorable in every draw
         log_mean = torch.logsumexp(-log_q0 - log_sizes, dim=2) - math.log(tuples.shape[2])
     else:
-        valid = (tuples >= 0) & beliefs.valid.unsqueeze(1)
+        valid = (tuples >= 0) & (beliefs.valid if explorable is None else explorable).unsqueeze(1)
         log_ratio = (-log_q0 - log_sizes).masked_fill(~valid, float("-inf"))
         count = valid.sum(dim=2)
         log_mean = torch.logsumexp(log_ratio, dim=2) - count.clamp(min=1).to(log_q0.dtype).log()

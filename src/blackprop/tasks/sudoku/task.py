@@ -17,8 +17,9 @@ iff its image is not all zeros, exactly what ``TaskData.images`` yields for a bl
 digit network on them alone, and passes two prefix-padded sequences of the same length: the
 digits' probabilities ``Sequence(1..9, 81)`` and the cells' positions ``Sequence(0..80, 81)`` as
 one-hot probabilities (not learned: log 1 = 0 adds nothing to a sample's score and no gradient,
-and every sample draws the true positions). Positions are inputs because the program is cached
-and batched per symbol tuple, and two boards with the same digits in other cells differ.
+every sample draws the true positions, and ISED's site exploration never redraws a point mass).
+Positions are inputs because the program is cached and batched per symbol tuple, and two boards
+with the same digits in other cells differ.
 
 Output: a ``Product`` of 81 cells, each in 1..9, so ISED scores every cell on its own.
 
