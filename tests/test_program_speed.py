@@ -10,6 +10,7 @@ import pickle
 import warnings
 from typing import Any, final
 
+import numpy as np
 import pytest
 import torch
 
@@ -221,6 +222,45 @@ def test_the_memo_keeps_few_shrinking_runs_and_answers_like_a_dict():
     assert all(bool((run.codes[1:] > run.codes[:-1]).all()) for run in memo._runs)  # sorted
     rows, outputs, _ = memo.entries()
     assert dict(zip(map(tuple, rows.tolist()), outputs[:, 0].tolist(), strict=True)) == model
+
+
+@pytest.mark.parametrize("hashed", [False, True])
+def test_a_limited_memo_expires_lazily_and_answers_like_an_ordered_dict(hashed):
+    """At a limit, expired entries stay held until limit / 4 of them pile up, yet every lookup, ``len`` and
+    ``entries`` answer as an OrderedDict that drops its oldest key past the limit; codes that expired
+    come back (an expired copy beside a live one), and the memo never holds more than 1.25 limit plus a
+    batch. Hashed: 11-bit codes of 10^5 rows (many clashes, so rows decide)."""
+    limit = 1000
+    coder = TupleCoder([10] * 5, hashed=hashed, bits=11 if hashed else 64)
+    memo = TupleMemo(coder, 1, limit=limit)
+    model: collections.OrderedDict = collections.OrderedDict()
+    generator = torch.Generator().manual_seed(11)
+    held = []
+    for _ in range(150):
+        rows = torch.unique(torch.randint(0, 10, (int(torch.randint(1, 400, (1,), generator=generator)), 5),
+                                          generator=generator), dim=0)
+        codes = coder.codes(rows)
+        if hashed:  # a batch's codes must be distinct (Program sends clashing rows past the memo)
+            _, first = np.unique(codes.numpy(), return_index=True)
+            rows, codes = rows[torch.as_tensor(np.sort(first))], codes[torch.as_tensor(np.sort(first))]
+        found, outputs, _, clash = memo.lookup(codes, rows)
+        keys = [tuple(r) for r in rows.tolist()]
+        assert found.tolist() == [key in model for key in keys]
+        assert all(int(o) == model[key] for key, o, f in zip(keys, outputs[:, 0], found, strict=True) if f)
+        new = ~found & ~clash
+        values = torch.tensor([sum(k) * 7 % 1000 for k in keys]).unsqueeze(1)
+        order = torch.argsort(codes[new])  # the memo stamps a batch in code order
+        memo.insert(codes[new][order], rows[new][order], values[new][order], torch.ones(int(new.sum()), dtype=torch.bool))
+        for key in [keys[i] for i in torch.nonzero(new).squeeze(1)[order].tolist()]:
+            model[key] = sum(key) * 7 % 1000
+        while len(model) > limit:
+            model.popitem(last=False)
+        held.append(memo._held())
+        assert len(memo) == len(model) and memo._held() <= limit * 1.25 + 400
+        assert all(bool((run.codes[1:] > run.codes[:-1]).all()) for run in memo._runs)  # no code twice in a run
+    assert max(held) > limit  # expired entries were held: the expiry was lazy
+    rows, outputs, _ = memo.entries()
+    assert list(zip(map(tuple, rows.tolist()), outputs[:, 0].tolist(), strict=True)) == list(model.items())
 
 
 def picky_sum(a: int, b: int, c: int) -> Any:

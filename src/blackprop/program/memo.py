@@ -20,7 +20,11 @@ found with one ``searchsorted`` per run. (Two runs, the recent one merged into o
 O(N) copying per insert: 2.57 ms per batch of 1,550 new entries at N = 2.45M against 0.74 ms now,
 ``benchmarks/memo_growth.py``.) The memory bound ``limit`` keeps the
 ``limit`` most recently inserted entries (the oldest are dropped first), as ``Program(cache_limit=)``
-documents. An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
+documents. Expiry is lazy: an entry older than the newest ``limit`` stamps is no longer found, and
+expired entries are removed in bulk once ``limit / 4`` of them have piled up (and whenever two runs
+merge), so the memo holds at most 1.25 ``limit`` entries plus a batch, and an insert at the limit
+costs O(batch) amortised, not a pass over every entry (15.3 -> 1.4 ms per batch of 1,550 new
+entries at ``limit`` = 500,000, ``benchmarks/memo_growth.py --limit 500000``). An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
 for a dict entry keyed by a Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows per
 batch, none per tuple.
 A small exact space gets ``blackprop.program.dense_memo.DenseMemo`` instead (tables indexed by the code).
@@ -51,6 +55,8 @@ __all__ = ["TupleCoder", "TupleMemo", "distinct_rows"]
 _INT64_LIMIT = 2**63
 #: a run is merged into the run before it once it holds 1 / _RUN_RATIO of that run's entries
 _RUN_RATIO = 4
+#: at a limit L, expired entries are removed in bulk once L / _EXPIRED_SHARE of them are held
+_EXPIRED_SHARE = 4
 
 
 @final
@@ -195,7 +201,8 @@ class TupleMemo:
     def __init__(self, coder: TupleCoder, width: int, limit: int | None = None):
         self.coder, self.width, self.limit = coder, width, limit
         self._next_stamp = 0
-        self._runs: list[_Run] = []  # sorted by code each, disjoint, sizes shrinking at least _RUN_RATIO-fold
+        # sorted by code each, sizes shrinking at least _RUN_RATIO-fold; disjoint but for expired copies
+        self._runs: list[_Run] = []
 
     def _empty(self, device: torch.device, columns: int) -> _Run:
         long = torch.empty(0, dtype=torch.long, device=device)
@@ -203,7 +210,18 @@ class TupleMemo:
         return _Run(long, long.new_empty((0, self.width)), torch.empty(0, dtype=torch.bool, device=device), long, rows)
 
     def __len__(self) -> int:
+        """The entries found by ``lookup`` (held entries minus expired ones)."""
+        oldest = self._oldest_live()
+        if oldest == 0:
+            return self._held()
+        return sum(int((run.stamps >= oldest).sum()) for run in self._runs)
+
+    def _held(self) -> int:
         return sum(len(run) for run in self._runs)
+
+    def _oldest_live(self) -> int:
+        """The oldest stamp still live: with a limit L, the entries of the newest L stamps are (0: every entry)."""
+        return 0 if self.limit is None else max(0, self._next_stamp - self.limit)
 
     def clear(self) -> None:
         self._runs = []
@@ -222,8 +240,12 @@ class TupleMemo:
         ok = torch.zeros(codes.shape[0], dtype=torch.bool, device=codes.device)
         found = torch.zeros_like(ok)
         clash = torch.zeros_like(ok)
+        oldest = self._oldest_live()
         for run in self._runs:
             position, hit, other = run.find(codes, rows)
+            if oldest > 0:  # an expired entry is not found (nor a clash), though still held
+                live = run.stamps[position] >= oldest
+                hit, other = hit & live, other & live
             outputs = torch.where(hit.unsqueeze(1), run.outputs[position], outputs)
             ok = torch.where(hit, run.ok[position], ok)
             found |= hit
@@ -231,7 +253,8 @@ class TupleMemo:
         return found, outputs, ok, clash
 
     def insert(self, codes: torch.Tensor, rows: torch.Tensor, outputs: torch.Tensor, ok: torch.Tensor) -> None:
-        """Add entries (distinct codes not in the memo), stamped in the order given; then keep the newest ``limit``."""
+        """Add entries (distinct codes not found in the memo), stamped in the order given; then keep the newest
+        ``limit`` live (an expired copy of a code may still be held: ``_push`` drops it before any merge)."""
         if codes.shape[0] == 0:
             return
         device = codes.device
@@ -244,16 +267,20 @@ class TupleMemo:
         order = torch.argsort(codes)
         self._push(_Run(codes[order], outputs.to(device).reshape(-1, self.width)[order], ok.to(device)[order],
                         stamps[order], None if self.coder.exact else rows.long()[order]))
-        if self.limit is not None and len(self) > self.limit:
-            oldest_kept = self._next_stamp - self.limit  # entries are only ever removed oldest first
-            self._keep(lambda run: run.stamps >= oldest_kept)
+        if self.limit is not None and self._held() > self.limit + max(1, self.limit // _EXPIRED_SHARE):
+            oldest = self._oldest_live()  # entries are only ever removed oldest first
+            self._keep(lambda run: run.stamps >= oldest)
 
     def _push(self, run: _Run) -> None:
-        """Append a run, then merge the last run into the one before while it holds a quarter of it or more."""
+        """Append a run, then merge the last run into the one before while it holds a quarter of it or more
+        (dropping expired entries from both first: a merged run never holds a code twice)."""
         self._runs.append(run)
         while len(self._runs) > 1 and _RUN_RATIO * len(self._runs[-1]) >= len(self._runs[-2]):
-            last = self._runs.pop()
-            self._runs[-1] = _merge(self._runs[-1], last)
+            last, before = self._runs.pop(), self._runs[-1]
+            oldest = self._oldest_live()
+            if oldest > 0:
+                last, before = last.select(last.stamps >= oldest), before.select(before.stamps >= oldest)
+            self._runs[-1] = _merge(before, last)
 
     def _keep(self, rule: Callable[[_Run], torch.Tensor]) -> None:
         """Keep the entries where ``rule(run)`` holds (the runs rebuilt so that they shrink fourfold again)."""
@@ -264,9 +291,11 @@ class TupleMemo:
                 self._push(kept)
 
     def entries(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(rows ``[N, V]``, outputs ``[N, w]``, ok ``[N]``) of every entry, oldest first (on the CPU)."""
-        run = self._runs[0] if self._runs else self._empty(torch.device("cpu"), self.coder.width)
-        for other in self._runs[1:]:
+        """(rows ``[N, V]``, outputs ``[N, w]``, ok ``[N]``) of every live entry, oldest first (on the CPU)."""
+        oldest = self._oldest_live()
+        runs = [run.select(run.stamps >= oldest) if oldest > 0 else run for run in self._runs]
+        run = runs[0] if runs else self._empty(torch.device("cpu"), self.coder.width)
+        for other in runs[1:]:
             run = _merge(run, other)
         run = run.to(torch.device("cpu"))
         order = torch.argsort(run.stamps)

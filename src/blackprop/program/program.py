@@ -64,7 +64,8 @@ class Program(BaseProgram):
         cache: memoise results per distinct tuple (default True); "batch": run each distinct
             tuple of one ``evaluate`` call once but keep nothing across calls; False: run every row.
         cache_limit: at most this many memoised tuples (None: no limit); past it the oldest entries
-            are dropped first and a dropped tuple simply runs again when sampled.
+            are dropped first and a dropped tuple simply runs again when sampled (the memory held
+            is up to 1.25 cache_limit entries: expired ones are freed in bulk).
         timeout: seconds per call; a slower call is a failure. None: no limit.
         executor: where calls run (``blackprop.program.executors``): None or "serial", "process",
             "process:N", "thread:N", "dask:tcp://HOST:PORT", "dask-local:N", an int (a process pool
