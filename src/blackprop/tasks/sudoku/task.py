@@ -53,7 +53,6 @@ were chosen before the validation split, on test accuracy.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -184,8 +183,8 @@ def sudoku_tasks() -> list[Task]:
     def make_model() -> torch.nn.Module:
         return SudokuModel(LeNet(num_classes=9))
 
-    def model_with(network: str) -> torch.nn.Module:
-        return SudokuModel(LeNet(num_classes=9) if network == "lenet" else MNISTNet(num_classes=9))
+    def mnistnet_model() -> torch.nn.Module:
+        return SudokuModel(MNISTNet(num_classes=9))
 
     def program_of(fn: Any, name: str) -> Any:
         def make_program() -> Program:
@@ -208,6 +207,6 @@ def sudoku_tasks() -> list[Task]:
     return [
         Task(name=name, description=description, make_program=program_of(solve, name), make_model=make_model,
              load_data=load_data, defaults=defaults, paper=PAPER, family="sudoku",
-             networks={name: functools.partial(model_with, name) for name in ("lenet", "mnistnet")})
+             networks={"lenet": make_model, "mnistnet": mnistnet_model})
         for name, description, solve in variants
     ]
