@@ -109,6 +109,25 @@ def test_a_row_that_no_longer_stands_for_its_run_is_run_again(study, capsys):
     assert out.count("run again") == 2 and "run again" not in capsys.readouterr().out
 
 
+def test_dry_run_lists_what_would_train_and_trains_nothing(study, capsys):
+    (study / "spec.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0]"))
+    assert main(["bench", str(study), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would run: not-3-or-4 exact seed 0" in out and "would run: not-3-or-4 ised seed 0" in out
+    assert "dry run: 2 of 2 runs would train" in out and not (study / "results.jsonl").exists()
+    assert main(["bench", str(study)]) == 0
+    rows = (study / "results.jsonl").read_text().splitlines()
+    exact = json.loads(rows[0] if '"exact"' in rows[0] else rows[1])
+    capsys.readouterr()
+    (study / "results.jsonl").write_text(next(r for r in rows if '"ised"' in r) + "\n" + json.dumps(
+        {**exact, "estimator": {"name": "exact", "max_tuples": 7}}) + "\n")
+    assert main(["bench", str(study), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "skip (done): not-3-or-4 ised seed 0" in out and "dry run: 1 of 2 runs would train" in out
+    assert "run again: not-3-or-4 exact seed 0: its row's estimator differs: max_tuples 7 -> " in out
+    assert len((study / "results.jsonl").read_text().splitlines()) == 2
+
+
 def test_a_second_driver_on_the_same_results_is_refused(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--grids", metavar="NAMES", help="with a study: run only these of its grids (comma-separated names)")
     bench.add_argument("--workers", type=int, default=1, help="runs trained at once in local processes")
     bench.add_argument("--cluster", metavar="ADDRESS", help="dispatch runs to a dask scheduler (tcp://HOST:PORT)")
+    bench.add_argument("--dry-run", action="store_true", help="list the runs that would train (and why a done one "
+                       "would run again); train nothing")
     bench.add_argument("--tasks", help="without a study: comma-separated tasks ('mnist-r' for all 11)")
     bench.add_argument("--methods", default="ised", help="without a study: comma-separated methods")
     bench.add_argument("--seeds", default="0,1,2", help="without a study: comma-separated seeds")
@@ -303,11 +305,12 @@ def _bench(args: argparse.Namespace) -> int:
                 raise ValueError(f"{study.folder / 'spec.toml'}: no [[grid]] section, so nothing to run; add one "
                                  "(see blackprop.run.spec)")
             run_grid(_chosen_grids(study, args.grids), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
-                     workers=args.workers, cluster=args.cluster)
+                     workers=args.workers, cluster=args.cluster, dry_run=args.dry_run)
         except (ValueError, RuntimeError) as error:
             print(f"blackprop bench: {error}", file=sys.stderr)
             return 2
-        print(f"rows in {study.results}; `blackprop report {args.study}` writes its report")
+        if not args.dry_run:
+            print(f"rows in {study.results}; `blackprop report {args.study}` writes its report")
         return 0
     if not (args.tasks and args.out):
         print("blackprop bench: give a study folder (blackprop bench experiments/mnist_r), or --tasks and --out "
@@ -317,7 +320,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         jobs: list[tuple[str | None, Any]] = [(None, run_config_from(args, task, method, int(seed)))
                 for seed in _split(args.seeds) for task in tasks for method in _split(args.methods)]
-        run_grid(jobs, Path(args.out), record={"command": _command(args)}, workers=args.workers, cluster=args.cluster)
+        run_grid(jobs, Path(args.out), record={"command": _command(args)}, workers=args.workers, cluster=args.cluster,
+                 dry_run=args.dry_run)
     except (ValueError, RuntimeError) as error:
         print(f"blackprop bench: {error}", file=sys.stderr)
         return 2

@@ -69,10 +69,12 @@ def why_rerun(row: dict[str, Any], today: dict[str, Any]) -> str | None:
 
 
 def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers: int = 1,
-             cluster: str | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+             cluster: str | None = None, log: Callable[[str], None] = print,
+             dry_run: bool = False) -> list[dict[str, Any]]:
     """Train every (grid name, config) whose identity is not in ``results``; append each row as it finishes.
 
-    ``record`` is merged into every row (the spec or command that produced it).
+    ``record`` is merged into every row (the spec or command that produced it). ``dry_run``: only log
+    which runs would be skipped (done), run again (and why) or run, and train nothing.
     """
     from ..tasks import get_task
 
@@ -91,8 +93,13 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
             continue
         if recorded:
             log(f"run again: {_name(config)}: {reasons[-1]}")
+        elif dry_run:
+            log(f"would run: {_name(config)}")
         checkpoint = _checkpoints(results) / f"{run_id(config)}.pt"
         todo.append((grid, dataclasses.replace(config, checkpoint=str(checkpoint))))
+    if dry_run:
+        log(f"dry run: {len(todo)} of {len(resolved)} runs would train")
+        return []
     rows: list[dict[str, Any]] = []
     with _driver_lock(results):
         epochs = results.with_name("epochs.jsonl" if results.name == "results.jsonl" else results.stem + ".epochs.jsonl")
