@@ -24,9 +24,10 @@ documents. Expiry is lazy: an entry older than the newest ``limit`` stamps is no
 expired entries are removed in bulk once ``limit / 4`` of them have piled up (and whenever two runs
 merge), so the memo holds at most 1.25 ``limit`` entries plus a batch, and an insert at the limit
 costs O(batch) amortised, not a pass over every entry (15.3 -> 1.4 ms per batch of 1,550 new
-entries at ``limit`` = 500,000, ``benchmarks/memo_growth.py --limit 500000``). An entry costs 17 + 8 w bytes (8 V more when hashed: its row), against a few hundred
-for a dict entry keyed by a Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows per
-batch, none per tuple.
+entries at ``limit`` = 500,000, ``benchmarks/memo_growth.py --limit 500000``). An entry costs
+17 + 8 w bytes (8 V more when hashed: its row), against a few hundred for a dict entry keyed by a
+Python tuple. Everything stays on the device of the tuples: one transfer of the new distinct rows
+per batch, none per tuple.
 A small exact space gets ``blackprop.program.dense_memo.DenseMemo`` instead (tables indexed by the code).
 
 Example:
