@@ -73,13 +73,6 @@ class Beliefs:
         return self.probs.device
 
     @cached_property
-    def max_valid(self) -> int:
-        """The most valid positions of an example in the batch (one host read, cached; none if ``dense``)."""
-        if self.dense:
-            return self.num_variables if self.batch_size else 0
-        return int(self.valid.sum(dim=1).max()) if self.valid.numel() else 0
-
-    @cached_property
     def explorable(self) -> torch.Tensor | None:
         """Valid positions with more than one class of positive probability ``[B, V]``, or None when
         every position is (one host read, cached). A point mass, such as a one-hot input that only
