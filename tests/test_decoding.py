@@ -100,3 +100,91 @@ def test_train_reports_search_accuracy_at_least_argmax_accuracy(tmp_path):
     assert main(["report", str(grid), "--out", str(md), "--no-plots"]) == 0
     text = md.read_text()
     assert "program-checked decoding" in text and "search=8" in text
+
+
+# --- marginal decoding: the most probable output -------------------------------------------------------
+def brute_force_output_probs(fn, probs: list[torch.Tensor], outputs: list) -> torch.Tensor:
+    """p(y) per example by looping over every tuple in Python: [B, |outputs|]."""
+    result = torch.zeros(probs[0].shape[0], len(outputs), dtype=torch.float64)
+    for b in range(probs[0].shape[0]):
+        for row in itertools.product(*(range(p.shape[1]) for p in probs)):
+            weight = 1.0
+            for p, c in zip(probs, row, strict=True):
+                weight *= float(p[b, c])
+            value = fn(*row)
+            if value is not None:
+                result[b, outputs.index(value)] += weight
+    return result
+
+
+def test_marginal_decoding_is_the_argmax_of_the_exact_output_distribution():
+    torch.manual_seed(1)
+    outputs = list(range(-2, 3))
+    sub = bp.Program(lambda a, b: a - b if a != b or a == 0 else None, (DIGIT3, DIGIT3), bp.Discrete(outputs))
+    probs = [torch.softmax(2 * torch.randn(64, 3), -1) for _ in range(2)]
+    truth = brute_force_output_probs(sub.fn, probs, outputs).argmax(dim=1)
+    layer = bp.BlackBox(sub, bp.ISED(num_samples=4), seed=0)
+    assert layer.predict(*probs, marginal=9) == [outputs[i] for i in truth.tolist()]
+    argmax = layer.predict(*probs)
+    assert argmax != layer.predict(*probs, marginal=9)  # on 64 random examples the two decodings differ somewhere
+
+
+def test_sampled_marginal_decoding_estimates_the_same_argmax_and_leaves_training_draws_alone():
+    torch.manual_seed(2)
+    digit = bp.Discrete(range(10))
+    add = bp.Program(lambda a, b, c: a + b + c, (digit,) * 3, bp.Discrete(range(28)))
+    probs = [torch.softmax(3 * torch.randn(200, 10), -1) for _ in range(3)]
+    exact = brute_force_output_probs(add.fn, probs, list(range(28)))
+    top2 = exact.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 0.1).nonzero().flatten()  # a margin that 20,000 draws resolve
+    assert len(clear) > 50
+    layer = bp.BlackBox(add, bp.ISED(num_samples=4), seed=0)
+    before = layer.generator(torch.device("cpu")).get_state().clone()
+    assert layer.predict(*probs, marginal=1_000) == exact.argmax(dim=1).tolist()  # 1,000 tuples: summed exactly
+    drawn = layer.predict(*probs, marginal=500)  # 500 < 1,000 tuples: estimated from 500 draws
+    assert drawn == layer.predict(*probs, marginal=500)  # its own generator, seeded on each call
+    assert torch.equal(layer.generator(torch.device("cpu")).get_state(), before)
+    # the estimated margin's standard error with 500 draws is at most 1/sqrt(500) = 0.045, so a true margin
+    # of 0.1 flips an example with probability under 1.4%; 90% is a loose bound (the draws are seeded)
+    hits = sum(drawn[i] == int(exact[i].argmax()) for i in clear.tolist())
+    assert hits >= 0.9 * len(clear)
+
+
+def test_marginal_decoding_with_sequence_inputs_failures_and_bad_requests():
+    seq = bp.Program(lambda xs: sum(xs) if sum(xs) != 3 else None, inputs=(bp.Sequence(DIGIT3, 2),),
+                     output=bp.Discrete(range(5)))
+    probs = torch.tensor([[[0.1, 0.2, 0.7], [0.1, 0.2, 0.7]], [[0.0, 0.0, 1.0], [0.2, 0.8, 0.0]]])
+    layer = bp.BlackBox(seq, bp.ISED(num_samples=4), seed=0)
+    # example 0, two digits: p(4) = .49 against p(2) = .18 (3 fails); example 1, one digit: p(2) = 1
+    assert layer.predict(bp.padded(probs, torch.tensor([2, 1])), marginal=9) == [4, 2]
+    # every tuple fails (the only one is 1 + 2 = 3): no output, scored as wrong (None)
+    only = torch.tensor([[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    assert layer.predict(bp.padded(only, torch.tensor([2])), marginal=9) == [None]
+    assert layer.predict(bp.padded(only, torch.tensor([2])), marginal=3) == [None]  # sampled: all draws fail
+    with pytest.raises(ValueError, match="not both"):
+        layer.predict(bp.padded(probs, torch.tensor([2, 1])), marginal=9, search=4)
+    pair = bp.Program(lambda a, b: (a, b), (DIGIT3, DIGIT3), bp.Product(DIGIT3, DIGIT3))
+    with pytest.raises(ValueError, match="Product output"):
+        bp.BlackBox(pair, bp.ISED()).predict(probs[:, 0], probs[:, 1], marginal=9)
+    with pytest.raises(ValueError, match="int >= 1"):
+        layer.predict(bp.padded(probs, torch.tensor([2, 1])), marginal=-1)
+
+
+def test_train_reports_marginal_accuracy_without_changing_the_run(tmp_path):
+    argv = ["train", "less-than", "--epochs", "1", "--train-size", "600", "--valid-size", "300", "--test-size", "300",
+            "--threads", "1", "--quiet", "--json"]
+    assert main([*argv, str(tmp_path / "plain.json"), "--marginal", "100"]) == 0
+    assert main([*argv, str(tmp_path / "base.json")]) == 0
+    marginal, base = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "base"))
+    assert marginal["marginal"] == 100 and 0.5 < marginal["marginal_accuracy"] <= 1
+    assert 0.5 < marginal["valid_marginal_accuracy"] <= 1
+    for key in ("test_accuracy", "valid_accuracy", "program_calls"):  # decoding after training: same run
+        assert marginal[key] == base[key]
+    assert [h["train_loss"] for h in marginal["history"]] == [h["train_loss"] for h in base["history"]]
+    grid = tmp_path / "grid.jsonl"
+    grid.write_text(json.dumps(marginal) + "\n" + json.dumps(base) + "\n")
+    md = tmp_path / "R.md"
+    assert main(["report", str(grid), "--out", str(md), "--no-plots"]) == 0
+    text = md.read_text()
+    assert "marginal decoding" in text and "marginal=100" in text
+    assert main([*argv, str(tmp_path / "x.json"), "--marginal", "-1"]) == 2

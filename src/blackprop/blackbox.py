@@ -32,7 +32,7 @@ from typing import Any, final
 import torch
 
 from .beliefs import Beliefs
-from .decoding import search_accepted
+from .decoding import most_probable_outputs, search_accepted
 from .estimators import ISED, Estimator
 from .program import BaseProgram
 from .spaces import OutputSpaceError, Product
@@ -187,16 +187,26 @@ class BlackBox(torch.nn.Module):
         return index
 
     @torch.no_grad()
-    def predict(self, *inputs: Any, search: int = 1) -> list[Any]:
+    def predict(self, *inputs: Any, search: int = 1, marginal: int = 0) -> list[Any]:
         """Program output on each example's most likely symbols (None where the program failed).
 
         ``search`` > 1: where the most likely symbols fail, the most probable of the ``search`` most
         probable tuples that the program accepts (``blackprop.decoding.search_accepted``).
+        ``marginal`` > 0: instead, each example's most probable *output*, argmax over y of p(y), summed
+        over every tuple when there are at most ``marginal`` of them, else estimated from ``marginal``
+        draws (``blackprop.decoding.most_probable_outputs``). The draws come from a generator seeded
+        with 0 on each call, so a prediction is reproducible and the layer's training draws are untouched.
         """
+        if marginal and search > 1:
+            raise ValueError("predict: pass search (the best accepted tuple) or marginal (the best output), not both")
         beliefs = self.beliefs(*inputs)
         with self.program.outside_training():  # failed predictions are a score, not a broken program
-            best = search_accepted(self.program, beliefs, search)
-            index = self.program.evaluate(best).tolist()
+            if marginal:
+                draws = torch.Generator(beliefs.device).manual_seed(0)
+                index = most_probable_outputs(self.program, beliefs, marginal, draws).tolist()
+            else:
+                best = search_accepted(self.program, beliefs, search)
+                index = self.program.evaluate(best).tolist()
         output = self.program.output
         if isinstance(output, Product):  # rows of component indices -> tuples (None if the call failed)
             return [output.decode(row) if any(i >= 0 for i in row) else None for row in index]

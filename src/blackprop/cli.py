@@ -82,6 +82,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search", type=int, default=1, metavar="N",
                         help="also report search_accuracy: where the argmax symbols fail, the most probable of the "
                              "N most probable tuples the program accepts (default 1: argmax only)")
+    parser.add_argument("--marginal", type=int, default=0, metavar="N",
+                        help="also report marginal_accuracy (validation and test, after the last epoch): each "
+                             "example's most probable output, p(y) summed over every tuple when there are at most "
+                             "N, else estimated from N draws (default 0: off)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -176,7 +180,7 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
         valid_size=args.valid_size, test_size=args.test_size, estimator_settings=settings,
         threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
-        progress=not args.quiet, executor=args.executor, search=args.search, network=args.network,
+        progress=not args.quiet, executor=args.executor, search=args.search, marginal=args.marginal, network=args.network,
     )
 
 

@@ -16,6 +16,17 @@ The enumeration is exact best-first without duplicates: classes are ranked per v
 is a rank vector r, and r's successors raise one rank r_v by one for v >= the last raised
 position, so every rank vector has exactly one parent and costs never decrease along a path.
 
+Marginal decoding (``most_probable_outputs``) answers a different question: not the output of the
+best tuple but the best output, argmax over y of
+
+    p(y) = sum_{x : P(x) = y} prod_v p_v(x_v),
+
+summed over every tuple when the input space has at most ``budget`` of them, else estimated by the
+frequency of each output among ``budget`` tuples drawn from the beliefs (failed draws count for no
+output). It is the Bayes decision for 0/1 loss on the output, and how the ISED paper measured its
+own accuracy (by sampling). On ``less-than`` a network unsure between 4 and 5 for both digits gets
+p(a < b) right where the argmax digits tie.
+
 Example:
     >>> import torch, blackprop as bp
     >>> digit = bp.Discrete(range(3))
@@ -27,15 +38,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 
 import torch
 
 from .beliefs import Beliefs
+from .estimators.exact import Exact, TooLargeToEnumerate
 from .program import BaseProgram
 from .spaces import Product
 
-__all__ = ["accepted", "ranked_tuples", "search_accepted"]
+__all__ = ["accepted", "most_probable_outputs", "ranked_tuples", "search_accepted"]
 
 
 def accepted(program: BaseProgram, outputs: torch.Tensor) -> torch.Tensor:
@@ -106,3 +119,42 @@ def search_accepted(program: BaseProgram, beliefs: Beliefs, budget: int, chunk: 
                 best[b] = block[int(hits[0])].to(best.device)
                 break
     return best
+
+
+def most_probable_outputs(program: BaseProgram, beliefs: Beliefs, budget: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per example, the index of argmax_y p(y) (``[B]``, -1 where no tuple succeeded).
+
+    Exact (every tuple, ``bp.Exact``'s sum) when the input space has at most ``budget`` tuples,
+    else the most frequent output among ``budget`` tuples drawn from the beliefs with ``generator``
+    (ties go to the lower index). Not defined for ``Product`` outputs (a joint argmax over their
+    components is a different search); the caller decides what a failed example scores.
+
+    >>> import torch, blackprop as bp
+    >>> digit = bp.Discrete(range(3))
+    >>> lt = bp.Program(lambda a, b: a < b, (digit, digit), bp.Discrete([False, True]))
+    >>> p = torch.tensor([[0.0, 0.5, 0.5]])   # a: 1 or 2, even odds (argmax: 1)
+    >>> q = torch.tensor([[0.0, 0.1, 0.9]])   # b: most likely 2
+    >>> beliefs = bp.Beliefs.from_inputs(lt.inputs, (p, q))
+    >>> lt.output.values[lt.evaluate(beliefs.probs.argmax(dim=2))[0]]  # the argmax digits: 1 < 2
+    True
+    >>> most_probable_outputs(lt, beliefs, budget=9).tolist()  # but p(a < b) = .5 * .9 = .45
+    [0]
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"marginal budget must be an int >= 1 (tuples per example), got {budget!r}")
+    if isinstance(program.output, Product):
+        raise ValueError("marginal decoding needs a Discrete or Open output: a Product output's most probable "
+                         "value is a joint search over its components; decode its symbols (search) instead")
+    detached = dataclasses.replace(beliefs, probs=beliefs.probs.detach(), log_probs=beliefs.log_probs.detach())
+    try:
+        scores = Exact(max_tuples=budget).log_probs(program, detached)
+    except TooLargeToEnumerate:
+        outputs = program.evaluate(detached.sample(budget, generator))  # [B, budget]
+        counts = torch.zeros(outputs.shape[0], program.output.size + 1, device=outputs.device)
+        counts.scatter_add_(1, outputs + 1, torch.ones_like(outputs, dtype=counts.dtype))  # column 0: failed
+        scores = counts[:, 1:].masked_fill(counts[:, 1:] == 0, float("-inf"))
+    if scores.shape[1] == 0:
+        return torch.full((scores.shape[0],), -1, dtype=torch.long, device=scores.device)
+    best = scores.max(dim=1)
+    return best.indices.masked_fill(torch.isneginf(best.values), -1)

@@ -58,6 +58,7 @@ class RunConfig:
     progress: bool = True
     executor: str | None = None
     search: int = 1
+    marginal: int = 0
     network: str | None = None
 
     def resolved(self, task: Task) -> RunConfig:
@@ -80,6 +81,9 @@ class RunConfig:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}; pass e.g. --lr 1e-3")
         if isinstance(self.search, bool) or not isinstance(self.search, int) or self.search < 1:
             raise ValueError(f"search must be an int >= 1 (tuples tried per test example), got {self.search!r}")
+        if isinstance(self.marginal, bool) or not isinstance(self.marginal, int) or self.marginal < 0:
+            raise ValueError(f"marginal must be an int >= 0 (tuples per example for the most probable output; 0: "
+                             f"off), got {self.marginal!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.method not in ESTIMATORS:
@@ -99,7 +103,7 @@ class RunConfig:
 def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The settings that make a run (a resolved config, or a results row): equal identities, same numbers.
 
-    ``lr_schedule`` and ``search`` enter only when not at their defaults and ``network`` only when
+    ``lr_schedule``, ``search`` and ``marginal`` enter only when not at their defaults and ``network`` only when
     set, so rows written before these options existed keep their identity (``valid_size`` never enters:
     validation does not change the trained weights).
 
@@ -113,6 +117,8 @@ def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
         ident["lr_schedule"] = row["lr_schedule"]
     if (row.get("search") or 1) > 1:
         ident["search"] = row["search"]
+    if row.get("marginal"):
+        ident["marginal"] = row["marginal"]
     if row.get("network") is not None:
         ident["network"] = row["network"]
     return ident

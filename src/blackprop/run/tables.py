@@ -31,6 +31,8 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out = {f: row.get(f) for f in SETTING_FIELDS}
     out["lr_schedule"] = row.get("lr_schedule", "constant")  # rows from before the option: constant
     out["search"] = row.get("search", 1)
+    if row.get("marginal"):  # rows that also scored the most probable output: their own table row
+        out["marginal"] = row["marginal"]
     if row.get("network") is not None:  # a network chosen with --network: its own table row
         out["network"] = row["network"]
     estimator = dict(row.get("estimator") or {})
@@ -118,7 +120,7 @@ def _cost_cell(method: str, task: str, runs: Rows) -> str:
 
 
 def accuracy_section(title: str, rows: Rows) -> list[str]:
-    """Markdown lines: accuracy, symbol / search / validation accuracy where recorded, cost, provenance."""
+    """Markdown lines: accuracy, symbol / search / marginal / validation accuracy where recorded, cost, provenance."""
     tasks = _task_order(list(dict.fromkeys(r["task"] for r in rows)))
     groups: Groups = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -144,6 +146,14 @@ def accuracy_section(title: str, rows: Rows) -> list[str]:
                   "the most likely symbols fail, the most probable of the N most probable symbol tuples that the "
                   "program accepts (`blackprop.decoding`; no label is used). The first table is argmax decoding.", ""]
         lines += _table(tasks, groups, _metric("search_accuracy"))
+    if any(r.get("marginal_accuracy") is not None for r in rows):
+        lines += ["", "Test accuracy (%) with marginal decoding, for the rows run with `--marginal N`: each example's "
+                  "most probable output, argmax over y of p(y), summed over every symbol tuple when there are at "
+                  "most N, else estimated from N draws (`blackprop.decoding.most_probable_outputs`; the ISED "
+                  "paper scored its own runs this way, by sampling). Validation figures follow.", ""]
+        lines += _table(tasks, groups, _metric("marginal_accuracy"))
+        lines += [""]
+        lines += _table(tasks, groups, _metric("valid_marginal_accuracy"))
     lines += ["", "Training seconds per run and program calls per run and per epoch (means over seeds; calls are "
               "cache misses, i.e. real executions, most of them in the first epoch); for the rows that record it, "
               "the program queries per training example and epoch: the tuples the estimator asked for before "

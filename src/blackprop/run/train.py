@@ -6,7 +6,10 @@
 Each epoch trains on the training split and reports accuracy on the validation split (a row in
 ``result["history"]``, passed to ``on_epoch``); the test split is evaluated once, after the last
 epoch. Accuracy is the same for every method: each example's most likely symbols go through the
-program and the output is compared with the label. With ``checkpoint`` set, the state after each
+program and the output is compared with the label. With ``marginal`` = N the row also holds the
+accuracy of the most probable output (argmax over y of p(y), ``BlackBox.predict(marginal=N)``) on
+the validation and test splits after the last epoch: the ISED paper's way of scoring its own runs.
+With ``checkpoint`` set, the state after each
 epoch is saved atomically and a re-run resumes from it, ending with the same metrics as an
 uninterrupted run (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
@@ -34,7 +37,7 @@ from . import checkpoint as ckpt
 from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device, run_defaults
 from .interrupt import TrainingInterrupted, deferred_interrupt
 
-__all__ = ["evaluate", "git_commit", "train"]
+__all__ = ["evaluate", "git_commit", "marginal_accuracy", "train"]
 
 
 def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -146,6 +149,12 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     test_data = task.data("test", config.test_size)
     final = evaluate(model, layer, test_data, device, prefix="test", search=config.search)
     valid = history[-1] if history else evaluate(model, layer, valid_data, device, prefix="valid")
+    calls_trained = program.stats.calls  # the marginal decoding's calls are reported on their own
+    if config.marginal:
+        marginal = {"marginal": config.marginal,
+                    "valid_marginal_accuracy": marginal_accuracy(model, layer, valid_data, device, config.marginal),
+                    "marginal_accuracy": marginal_accuracy(model, layer, test_data, device, config.marginal),
+                    "marginal_program_calls": program.stats.calls - calls_trained}
     client = getattr(program.fn, "client", None)  # a language-model program: report its calls and tokens
     program.close()  # shuts down a process pool or local dask cluster started for --executor
     counted = [h["train_queries"] for h in history if "train_queries" in h]
@@ -162,9 +171,10 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "test_accuracy": final["test_accuracy"],
         "symbol_accuracy": final.get("test_symbol_accuracy"),
         **({"search": config.search, "search_accuracy": final["test_search_accuracy"]} if config.search > 1 else {}),
+        **(marginal if config.marginal else {}),
         "seconds": round(elapsed, 3),
-        "program_calls": program.stats.calls,
-        "program_calls_per_epoch": round(program.stats.calls / config.epochs, 1),
+        "program_calls": calls_trained,
+        "program_calls_per_epoch": round(calls_trained / config.epochs, 1),
         "program_failures": program.stats.failures,
         **({"program_queries_per_example": round(sum(counted) / (len(counted) * len(train_data)), 2)}
            if counted else {}),
@@ -206,6 +216,21 @@ def evaluate(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: to
     if symbol_total:
         metrics[f"{prefix}_symbol_accuracy"] = symbol_hits / symbol_total
     return metrics
+
+
+@torch.no_grad()
+def marginal_accuracy(model: torch.nn.Module, layer: BlackBox, data: TaskData, device: torch.device,
+                      budget: int) -> float:
+    """Accuracy of marginal decoding: each example's most probable output, argmax over y of p(y), exact
+    when the input space has at most ``budget`` tuples, else estimated from ``budget`` draws
+    (``BlackBox.predict(marginal=budget)``; its own generator, so training's draws are untouched)."""
+    model.eval()
+    output = layer.program.output
+    correct = 0
+    for rows in torch.arange(len(data)).split(256):
+        predicted = layer.predict(*model(data.images(rows).to(device)), marginal=budget)
+        correct += sum(_same(output, p, y) for p, y in zip(predicted, data.label_values(rows), strict=True))
+    return correct / len(data)
 
 
 def _same(space: Any, predicted: Any, label: Any) -> bool:
