@@ -86,6 +86,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="also report marginal_accuracy (validation and test, after the last epoch): each "
                              "example's most probable output, p(y) summed over every tuple when there are at most "
                              "N, else estimated from N draws (default 0: off)")
+    parser.add_argument("--select", choices=("last", "best-valid"), default="last",
+                        help="the weights the test set scores: the last epoch's (default) or those of the epoch with "
+                             "the highest validation accuracy (kept in memory and in the checkpoint)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -180,7 +183,8 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
         valid_size=args.valid_size, test_size=args.test_size, estimator_settings=settings,
         threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
-        progress=not args.quiet, executor=args.executor, search=args.search, marginal=args.marginal, network=args.network,
+        progress=not args.quiet, executor=args.executor, search=args.search, marginal=args.marginal,
+        select=args.select, network=args.network,
     )
 
 

@@ -29,6 +29,8 @@ __all__ = ["LR_SCHEDULES", "RunConfig", "differences", "epoch_lr", "identity", "
            "run_id"]
 
 LR_SCHEDULES = ("constant", "cosine")
+#: which epoch's weights score the test set: the last, or the one with the highest validation accuracy
+SELECTIONS = ("last", "best-valid")
 
 #: settings that change the numbers of a run; everything else (threads, device, paths) does not
 IDENTITY_FIELDS = ("task", "method", "seed", "epochs", "lr", "batch_size", "num_samples", "train_size",
@@ -59,6 +61,7 @@ class RunConfig:
     executor: str | None = None
     search: int = 1
     marginal: int = 0
+    select: str = "last"
     network: str | None = None
 
     def resolved(self, task: Task) -> RunConfig:
@@ -84,6 +87,9 @@ class RunConfig:
         if isinstance(self.marginal, bool) or not isinstance(self.marginal, int) or self.marginal < 0:
             raise ValueError(f"marginal must be an int >= 0 (tuples per example for the most probable output; 0: "
                              f"off), got {self.marginal!r}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)} (the weights the test set scores), got "
+                             f"{self.select!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.method not in ESTIMATORS:
@@ -103,7 +109,7 @@ class RunConfig:
 def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The settings that make a run (a resolved config, or a results row): equal identities, same numbers.
 
-    ``lr_schedule``, ``search`` and ``marginal`` enter only when not at their defaults and ``network`` only when
+    ``lr_schedule``, ``search``, ``marginal`` and ``select`` enter only when not at their defaults and ``network`` only when
     set, so rows written before these options existed keep their identity (``valid_size`` never enters:
     validation does not change the trained weights).
 
@@ -119,6 +125,8 @@ def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
         ident["search"] = row["search"]
     if row.get("marginal"):
         ident["marginal"] = row["marginal"]
+    if row.get("select") not in (None, "last"):
+        ident["select"] = row["select"]
     if row.get("network") is not None:
         ident["network"] = row["network"]
     return ident

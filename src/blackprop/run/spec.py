@@ -9,7 +9,8 @@
     methods = ["ised", "reinforce"]     # names, or {method = "ised", settings = {weights = "importance"}}
     seeds = [0, 1, 2]
     recipe = {epochs = 10, threads = 1} # RunConfig fields: epochs lr lr_schedule batch_size num_samples
-                                        # train_size valid_size test_size search marginal threads network; k_per_digit = m
+                                        # train_size valid_size test_size search marginal select threads
+                                        # network; k_per_digit = m
                                         # gives sum-n tasks a budget of k = m * n queries per example
     settings = {}                       # estimator settings for every method of the grid
 
@@ -41,7 +42,7 @@ from .config import RunConfig
 __all__ = ["Grid", "Study", "indecater_samples", "load_study"]
 
 RECIPE_FIELDS = ("epochs", "lr", "lr_schedule", "batch_size", "num_samples", "train_size", "valid_size",
-                 "test_size", "search", "marginal", "threads", "network", "k_per_digit")
+                 "test_size", "search", "marginal", "select", "threads", "network", "k_per_digit")
 #: methods that sweep every value of every input in each sample: n * 10 queries per sample on sum-n
 SWEEPING = ("indecater", "indecater+")
 

@@ -33,6 +33,8 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
     out["search"] = row.get("search", 1)
     if row.get("marginal"):  # rows that also scored the most probable output: their own table row
         out["marginal"] = row["marginal"]
+    if row.get("select") not in (None, "last"):  # test scored on the best validation epoch's weights
+        out["select"] = row["select"]
     if row.get("network") is not None:  # a network chosen with --network: its own table row
         out["network"] = row["network"]
     estimator = dict(row.get("estimator") or {})

@@ -5,7 +5,8 @@
 
 Each epoch trains on the training split and reports accuracy on the validation split (a row in
 ``result["history"]``, passed to ``on_epoch``); the test split is evaluated once, after the last
-epoch. Accuracy is the same for every method: each example's most likely symbols go through the
+epoch (with ``select="best-valid"``, on the network's weights from the epoch of highest validation
+accuracy, kept in memory and in the checkpoint). Accuracy is the same for every method: each example's most likely symbols go through the
 program and the output is compared with the label. With ``marginal`` = N the row also holds the
 accuracy of the most probable output (argmax over y of p(y), ``BlackBox.predict(marginal=N)``) on
 the validation and test splits after the last epoch: the ISED paper's way of scoring its own runs.
@@ -67,6 +68,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     start_epoch, elapsed = 0, 0.0
     path = Path(config.checkpoint) if config.checkpoint else None
     partial: dict[str, Any] | None = None  # set when a Ctrl-C stopped the saved run within an epoch
+    best: dict[str, Any] | None = None  # select="best-valid": the epoch with the highest validation accuracy
     if path and path.exists():
         state = ckpt.load(path)
         ckpt.check_resumable(path, state, identity(config), device.type)
@@ -82,6 +84,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             gen.set_state(state["layer_rng"])
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
         partial = state.get("partial")
+        best = state.get("best")
 
     def snapshot(epochs_done: int, epoch_shuffle: torch.Tensor, within: dict[str, Any] | None) -> dict[str, Any]:
         """The run's whole state: after ``epochs_done`` epochs, plus ``within`` the next one's steps."""
@@ -91,7 +94,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             "shuffle": epoch_shuffle, "torch_rng": torch.get_rng_state(), "device_type": device.type,
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
-            "program": program.state_dict(), "partial": within,
+            "program": program.state_dict(), "partial": within, "best": best,
         }
 
     # --- the epochs (a first Ctrl-C stops at the next step with a resumable checkpoint) ------------
@@ -138,6 +141,9 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
                 "train_queries": train_queries,
             }
             history.append(row)
+            if config.select == "best-valid" and (best is None or row["valid_accuracy"] > best["valid_accuracy"]):
+                best = {"epoch": row["epoch"], "valid_accuracy": row["valid_accuracy"],
+                        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
             if on_epoch:
                 on_epoch(row)
             if path or (stop.requested and epoch + 1 < config.epochs):
@@ -145,10 +151,13 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
                 if stop.requested and epoch + 1 < config.epochs:
                     raise TrainingInterrupted(_resume_hint(saved, path, f"after {name}"))
 
-    # --- the test set, once -------------------------------------------------------------------------
+    # --- the test set, once (on the selected epoch's weights) --------------------------------------
+    if best is not None:
+        model.load_state_dict(best["model"])
     test_data = task.data("test", config.test_size)
     final = evaluate(model, layer, test_data, device, prefix="test", search=config.search)
-    valid = history[-1] if history else evaluate(model, layer, valid_data, device, prefix="valid")
+    valid = history[best["epoch"] - 1 if best else -1] if history else evaluate(model, layer, valid_data, device,
+                                                                                prefix="valid")
     calls_trained = program.stats.calls  # the marginal decoding's calls are reported on their own
     if config.marginal:
         marginal = {"marginal": config.marginal,
@@ -172,6 +181,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "symbol_accuracy": final.get("test_symbol_accuracy"),
         **({"search": config.search, "search_accuracy": final["test_search_accuracy"]} if config.search > 1 else {}),
         **(marginal if config.marginal else {}),
+        **({"select": config.select, "selected_epoch": best["epoch"]} if best is not None else {}),
         "seconds": round(elapsed, 3),
         "program_calls": calls_trained,
         "program_calls_per_epoch": round(calls_trained / config.epochs, 1),

@@ -1,0 +1,53 @@
+"""``select="best-valid"``: the test set scores the weights of the epoch with the highest validation
+accuracy; the choice survives a checkpoint, and the training itself is the same run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from blackprop.cli import main
+
+# at lr 2e-3 this small sum2 run peaks on validation at epoch 7 of 8 (0.72, then 0.60): pinned below
+RUN = ["train", "sum2", "--train-size", "300", "--valid-size", "100", "--test-size", "100", "--lr", "2e-3",
+       "--threads", "1", "--quiet"]
+
+
+def run(tmp_path, name: str, *argv: str) -> dict:
+    out = tmp_path / f"{name}.json"
+    assert main([*RUN, *argv, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_best_valid_scores_the_test_set_on_the_best_epochs_weights(tmp_path):
+    best = run(tmp_path, "best", "--epochs", "8", "--select", "best-valid")
+    last = run(tmp_path, "last", "--epochs", "8")
+    curve = [h["valid_accuracy"] for h in best["history"]]
+    assert curve == [h["valid_accuracy"] for h in last["history"]]  # selection does not touch training
+    assert best["selected_epoch"] == curve.index(max(curve)) + 1 == 7  # the first epoch at the maximum
+    assert best["valid_accuracy"] == max(curve) > last["valid_accuracy"]
+    # the same weights as a run that stopped at that epoch (constant lr: its first epochs are the same)
+    stopped = run(tmp_path, "stopped", "--epochs", str(best["selected_epoch"]))
+    for key in ("test_accuracy", "symbol_accuracy", "valid_accuracy"):
+        assert best[key] == stopped[key]
+    assert best["test_accuracy"] != last["test_accuracy"]
+    assert best["select"] == "best-valid" and "select" not in last
+
+
+def test_the_best_epoch_is_kept_in_the_checkpoint(tmp_path):
+    checkpoint = str(tmp_path / "run.pt")
+    first = run(tmp_path, "first", "--epochs", "7", "--select", "best-valid", "--checkpoint", checkpoint)
+    assert first["selected_epoch"] == 7
+    extended = run(tmp_path, "extended", "--epochs", "8", "--select", "best-valid", "--checkpoint", checkpoint)
+    whole = run(tmp_path, "whole", "--epochs", "8", "--select", "best-valid")
+    for key in ("selected_epoch", "test_accuracy", "valid_accuracy", "symbol_accuracy"):
+        assert extended[key] == whole[key]
+    # the run's identity includes the selection: the same checkpoint is refused for another one
+    assert main([*RUN, "--epochs", "8", "--select", "last", "--checkpoint", checkpoint]) != 0
+
+
+def test_select_rejects_unknown_choices():
+    with pytest.raises(SystemExit) as error:
+        main([*RUN, "--select", "best"])
+    assert error.value.code == 2
