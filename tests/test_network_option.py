@@ -12,6 +12,7 @@ from blackprop.tasks import get_task
 
 
 @pytest.mark.parametrize(("name", "cls", "params"), [("lenet", LeNet, 44_426), ("lenet-wide", MNISTNet, 80_202),
+                                                    ("lenet-wide-bn", MNISTNet, 80_458),
                                                     ("mnistnet", MNISTNet, 1_111_946)])
 def test_sum64_model_is_built_with_the_named_network(name, cls, params):
     model = get_task("sum64").model(name)
@@ -27,7 +28,7 @@ def test_default_model_is_lenet():
 
 
 def test_unknown_network_names_the_choices():
-    with pytest.raises(ValueError, match="unknown network 'transformer'; valid: lenet, lenet-wide, mnistnet"):
+    with pytest.raises(ValueError, match="unknown network 'transformer'; valid: lenet, lenet-wide, lenet-wide-bn, mnistnet"):
         get_task("sum64").model("transformer")
     with pytest.raises(ValueError, match="unknown network 'LeNet-Wide' \\(did you mean 'lenet-wide'\\?\\)"):
         get_task("sum64").model("LeNet-Wide")
@@ -87,3 +88,26 @@ def test_sudoku_reads_its_cells_with_lenet_or_mnistnet():
     assert isinstance(network, MNISTNet) and network(torch.zeros(2, 1, 28, 28)).shape == (2, 9)
     with pytest.raises(ValueError, match="unknown network 'transformer'; valid: lenet, mnistnet"):
         task.check_network("transformer")
+
+
+def test_lenet_wide_bn_is_lenet_wide_with_its_hidden_features_centred_over_the_batch():
+    from blackprop.models import lenet_wide, lenet_wide_bn
+
+    torch.manual_seed(0)
+    plain = lenet_wide()
+    torch.manual_seed(0)
+    normalised = lenet_wide_bn()  # the same initial weights: BatchNorm draws nothing
+    def weights(net):  # the convolutions' and linear layers' parameters, in order
+        return [p for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for p in m.parameters()]
+
+    assert len(weights(plain)) == len(weights(normalised)) == 8
+    assert all(torch.equal(a, b) for a, b in zip(weights(plain), weights(normalised), strict=True))
+    hidden = []
+    normalised.classifier[1].register_forward_hook(lambda module, inputs, output: hidden.append(output))
+    images = torch.rand(64, 1, 28, 28) + 3  # features far from zero mean
+    normalised.train()
+    normalised(images)
+    assert hidden[-1].mean(dim=0).abs().max() < 1e-4  # centred over the batch's images (unit variance)
+    normalised.eval()  # evaluation: running statistics, so an example's output does not depend on its batch
+    one, batch = normalised(images[:1]), normalised(images)[:1]
+    assert torch.allclose(one, batch, atol=1e-6)

@@ -64,7 +64,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="constant, or cosine decay per epoch towards 0 (task default if omitted)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--network", help="perception network, where the task offers several (sum64/256/1024: "
-                                           "lenet, lenet-wide, mnistnet)")
+                                           "lenet, lenet-wide, lenet-wide-bn, mnistnet)")
     parser.add_argument("--num-samples", "-k", type=int, help="samples per example for sampling estimators")
     parser.add_argument("--train-size", type=int, help="number of training examples")
     parser.add_argument("--valid-size", type=int, help="number of validation examples (accuracy each epoch)")
