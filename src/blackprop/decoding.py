@@ -23,9 +23,8 @@ best tuple but the best output, argmax over y of
 
 summed over every tuple when the input space has at most ``budget`` of them, else estimated by the
 frequency of each output among ``budget`` tuples drawn from the beliefs (failed draws count for no
-output). It is the Bayes decision for 0/1 loss on the output, and how the ISED paper measured its
-own accuracy (by sampling). On ``less-than`` a network unsure between 4 and 5 for both digits gets
-p(a < b) right where the argmax digits tie.
+output). It is the Bayes decision for 0/1 loss on the output (when the beliefs are calibrated), and
+how the ISED paper measured its own accuracy (by sampling).
 
 Example:
     >>> import torch, blackprop as bp

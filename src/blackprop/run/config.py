@@ -109,8 +109,8 @@ class RunConfig:
 def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The settings that make a run (a resolved config, or a results row): equal identities, same numbers.
 
-    ``lr_schedule``, ``search``, ``marginal`` and ``select`` enter only when not at their defaults and ``network`` only when
-    set, so rows written before these options existed keep their identity (``valid_size`` never enters:
+    ``lr_schedule``, ``search``, ``marginal`` and ``select`` enter only when not at their defaults and
+    ``network`` only when set, so rows written before these options existed keep their identity (``valid_size`` never enters:
     validation does not change the trained weights).
 
     >>> identity({"task": "sum2", "method": "ised", "seed": 0, "epochs": 3})["estimator_settings"]

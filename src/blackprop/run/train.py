@@ -6,13 +6,13 @@
 Each epoch trains on the training split and reports accuracy on the validation split (a row in
 ``result["history"]``, passed to ``on_epoch``); the test split is evaluated once, after the last
 epoch (with ``select="best-valid"``, on the network's weights from the epoch of highest validation
-accuracy, kept in memory and in the checkpoint). Accuracy is the same for every method: each example's most likely symbols go through the
-program and the output is compared with the label. With ``marginal`` = N the row also holds the
-accuracy of the most probable output (argmax over y of p(y), ``BlackBox.predict(marginal=N)``) on
-the validation and test splits after the last epoch: the ISED paper's way of scoring its own runs.
-With ``checkpoint`` set, the state after each
-epoch is saved atomically and a re-run resumes from it, ending with the same metrics as an
-uninterrupted run (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
+accuracy, kept in memory and in the checkpoint). Accuracy is the same for every method: each
+example's most likely symbols go through the program and the output is compared with the label.
+With ``marginal`` = N the row also holds the accuracy of the most probable output (argmax over y of
+p(y), ``BlackBox.predict(marginal=N)``) on the validation and test splits after the last epoch: the
+ISED paper's way of scoring its own runs. With ``checkpoint`` set, the state after each epoch is
+saved atomically and a re-run resumes from it, ending with the same metrics as an uninterrupted run
+(``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
 """
 
