@@ -1,13 +1,21 @@
 """``select="best-valid"``: the test set scores the weights of the epoch with the highest validation
-accuracy; the choice survives a checkpoint, and the training itself is the same run."""
+accuracy; the choice survives a checkpoint, and the training itself is the same run. The network
+that scored the test set is saved (``--save-weights``, a grid's ``weights/``) and rebuilt by
+``load_model``."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
+import blackprop as bp
 from blackprop.cli import main
+from blackprop.run import load_model
+from blackprop.run.config import run_id
+from blackprop.run.train import evaluate
+from blackprop.tasks import get_task
 
 # at lr 2e-3 this small sum2 run peaks on validation at epoch 7 of 8 (0.72, then 0.60): pinned below
 RUN = ["train", "sum2", "--train-size", "300", "--valid-size", "100", "--test-size", "100", "--lr", "2e-3",
@@ -51,3 +59,28 @@ def test_select_rejects_unknown_choices():
     with pytest.raises(SystemExit) as error:
         main([*RUN, "--select", "best"])
     assert error.value.code == 2
+
+
+def test_saved_weights_rebuild_the_network_that_scored_the_test_set(tmp_path):
+    weights = tmp_path / "w" / "net.pt"
+    best = run(tmp_path, "best", "--epochs", "8", "--select", "best-valid", "--save-weights", str(weights))
+    model = load_model(weights)
+    assert not model.training
+    task = get_task("sum2")
+    layer = bp.BlackBox(task.make_program(), bp.ISED())
+    scores = evaluate(model, layer, task.data("test", 100), torch.device("cpu"))
+    assert scores["test_accuracy"] == best["test_accuracy"]  # the selected epoch's weights, not the last's
+    assert scores["test_symbol_accuracy"] == best["symbol_accuracy"]
+    with pytest.raises(ValueError, match="holds no saved network"):
+        torch.save({"model": {}}, tmp_path / "not.pt")
+        load_model(tmp_path / "not.pt")
+
+
+def test_bench_keeps_each_finished_runs_network(tmp_path):
+    out = tmp_path / "grid.jsonl"
+    assert main(["bench", "--tasks", "sum2", "--methods", "ised", "--seeds", "0", "--epochs", "1", "--train-size",
+                 "64", "--valid-size", "32", "--test-size", "32", "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    row = json.loads(out.read_text().splitlines()[0])
+    kept = tmp_path / "grid.jsonl.weights" / f"{run_id(row)}.pt"
+    assert kept.exists() and not list((tmp_path / "grid.jsonl.ckpt").glob("*.pt"))
+    assert load_model(kept).training is False

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT")
     train.add_argument("--checkpoint", metavar="PATH", help="save after each epoch; resume from it if present")
+    train.add_argument("--save-weights", metavar="PATH",
+                       help="save the network that scored the test set (blackprop.run.load_model reads it)")
     train.add_argument("--metrics", metavar="PATH", help="append each epoch's metrics as a JSON line to PATH")
     _add_run_options(train)
 
@@ -183,6 +185,7 @@ def run_config_from(args: argparse.Namespace, task: str, method: str, seed: int)
         batch_size=args.batch_size, num_samples=args.num_samples, train_size=args.train_size,
         valid_size=args.valid_size, test_size=args.test_size, estimator_settings=settings,
         threads=args.threads, device=args.device, checkpoint=getattr(args, "checkpoint", None),
+        weights=getattr(args, "save_weights", None),
         progress=not args.quiet, executor=args.executor, search=args.search, marginal=args.marginal,
         select=args.select, network=args.network,
     )
@@ -201,7 +204,8 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         task = resolve_task(args.task)
-        for flag, path in (("--json", args.json), ("--metrics", args.metrics), ("--checkpoint", args.checkpoint)):
+        for flag, path in (("--json", args.json), ("--metrics", args.metrics), ("--checkpoint", args.checkpoint),
+                           ("--save-weights", args.save_weights)):
             if path:
                 prepare_destination(flag, Path(path))
         config = run_config_from(args, task, args.method, args.seed)

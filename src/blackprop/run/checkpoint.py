@@ -3,6 +3,8 @@
     save(path, state)             # <path>.tmp, fsync, rename: never a half-written file
     state = load(path)            # on the CPU, or a ValueError saying what to do
     check_resumable(path, state, identity(config))
+    save_weights(path, model, identity(config))   # the network that scored the test set, and its run
+    model = load_model(path)                      # rebuilt from the task and network, in eval mode
 
 A checkpoint resumes a run with the same identity (``blackprop.run.config.identity``). A run may also
 be continued with more epochs when that is sound: the lr schedule is constant, so the epochs already
@@ -20,7 +22,7 @@ import torch
 
 from .config import differences
 
-__all__ = ["check_resumable", "load", "save"]
+__all__ = ["check_resumable", "load", "load_model", "save", "save_weights"]
 
 REQUIRED = ("config", "epoch", "model", "optimizer", "history")
 
@@ -80,3 +82,31 @@ def check_resumable(path: Path, state: dict[str, Any], wanted: dict[str, Any], d
 def _can_extend(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
     constant = wanted.get("lr_schedule", "constant") == "constant"
     return constant and int(wanted["epochs"]) > int(saved["epochs"])
+
+
+def save_weights(path: Path, model: torch.nn.Module, run: dict[str, Any]) -> None:
+    """Save a trained network's weights (on the CPU) with its run's identity, atomically."""
+    weights = {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
+    save(path, {"weights": weights, "config": run})
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """The network a run saved (``RunConfig.weights``, ``--save-weights``; ``blackprop bench`` keeps each
+    finished run's in its study's ``weights/<run id>.pt``), rebuilt with its task's model and the run's
+    network, in eval mode:
+
+        model = load_model("experiments/scale/weights/1a2b3c4d5e6f7a8b.pt")
+        probs = model(images)   # the task's program inputs, as in training
+    """
+    from ..tasks import get_task
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - missing, truncated, not a torch file
+        raise ValueError(f"cannot read weights {path} ({type(error).__name__}: {error})") from None
+    if not isinstance(state, dict) or not {"weights", "config"} <= set(state):
+        raise ValueError(f"{path} holds no saved network (a training checkpoint? its 'model' entry has the weights)")
+    run = state["config"]
+    model = get_task(run["task"]).model(run.get("network"))
+    model.load_state_dict(state["weights"])
+    return model.eval()

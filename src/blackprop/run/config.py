@@ -63,6 +63,7 @@ class RunConfig:
     marginal: int = 0
     select: str = "last"
     network: str | None = None
+    weights: str | None = None  # where to save the network that scored the test set (not part of the identity)
 
     def resolved(self, task: Task) -> RunConfig:
         """A copy with every None setting replaced by the task default."""

@@ -12,7 +12,8 @@ again, the log says why, and its new row is appended beside the old one (reports
 Workers only train: each returns its row, and this process, the driver, appends the rows one line
 at a time as runs finish (one writer, no lock files). Each worker appends its per-epoch rows to
 ``epochs.jsonl`` as they happen and checkpoints after every epoch under ``checkpoints/<run id>.pt``,
-so an interrupted grid loses at most one epoch per run.
+so an interrupted grid loses at most one epoch per run. A finished run's checkpoint is deleted and
+its network kept in ``weights/<run id>.pt`` (``blackprop.run.load_model``).
 A second driver on the same results file is refused while the first is alive.
 """
 
@@ -96,7 +97,8 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
         elif dry_run:
             log(f"would run: {_name(config)}")
         checkpoint = _checkpoints(results) / f"{run_id(config)}.pt"
-        todo.append((grid, dataclasses.replace(config, checkpoint=str(checkpoint))))
+        weights = _weights(results) / f"{run_id(config)}.pt"
+        todo.append((grid, dataclasses.replace(config, checkpoint=str(checkpoint), weights=str(weights))))
     if dry_run:
         log(f"dry run: {len(todo)} of {len(resolved)} runs would train")
         return []
@@ -209,6 +211,11 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
+
+
+def _weights(results: Path) -> Path:
+    """Where finished runs keep their networks: a study's ``weights/``, or ``<results file>.weights/``."""
+    return results.parent / "weights" if results.name == "results.jsonl" else results.with_name(results.name + ".weights")
 
 
 def _checkpoints(results: Path) -> Path:

@@ -159,6 +159,8 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     valid = history[best["epoch"] - 1 if best else -1] if history else evaluate(model, layer, valid_data, device,
                                                                                 prefix="valid")
     calls_trained = program.stats.calls  # the marginal decoding's calls are reported on their own
+    if config.weights:
+        ckpt.save_weights(Path(config.weights), model, identity(config))
     if config.marginal:
         marginal = {"marginal": config.marginal,
                     "valid_marginal_accuracy": marginal_accuracy(model, layer, valid_data, device, config.marginal),
