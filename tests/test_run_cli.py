@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from blackprop.cli import main, save_result
+from blackprop.cli import main
 from blackprop.run import RunConfig, train
+from blackprop.run.files import save_result
 
 TINY = ["--epochs", "1", "--train-size", "48", "--valid-size", "16", "--test-size", "16", "--threads", "1", "--quiet"]
 

@@ -84,3 +84,19 @@ def test_bench_keeps_each_finished_runs_network(tmp_path):
     kept = tmp_path / "grid.jsonl.weights" / f"{run_id(row)}.pt"
     assert kept.exists() and not list((tmp_path / "grid.jsonl.ckpt").glob("*.pt"))
     assert load_model(kept).training is False
+
+
+def test_evaluate_scores_a_saved_network_again_with_another_decoding(tmp_path, capsys):
+    weights = tmp_path / "net.pt"
+    row = run(tmp_path, "row", "--epochs", "2", "--save-weights", str(weights))
+    capsys.readouterr()
+    assert main(["evaluate", str(weights), "--split", "test", "--size", "100", "--marginal", "100"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["test_accuracy"] == row["test_accuracy"] and again["test_symbol_accuracy"] == row["symbol_accuracy"]
+    assert 0 < again["test_marginal_accuracy"] <= 1 and again["size"] == 100
+    assert main(["evaluate", str(weights), "--size", "300"]) == 0  # the validation split by default
+    valid = json.loads(capsys.readouterr().out)
+    assert valid["split"] == "valid" and "valid_accuracy" in valid
+    assert main(["evaluate", str(tmp_path / "missing.pt")]) == 2
+    assert "cannot read weights" in capsys.readouterr().err
+    assert main(["evaluate", str(weights), "--marginal", "-1"]) == 2

@@ -1,10 +1,11 @@
-"""Command line: ``blackprop train | bench | report | list | explain``.
+"""Command line: ``blackprop train | bench | report | evaluate | list | explain``.
 
     blackprop train sum2 --method ised --epochs 3 --seed 0 --json out.json
     blackprop bench experiments/mnist_r --workers 2       # run / resume a study's spec
     blackprop bench --tasks sum2,sum3 --methods ised --seeds 0,1 --out grid.jsonl
     blackprop report experiments/mnist_r                  # experiments/mnist_r/report.md and plots/
     blackprop report out.json                             # markdown on stdout
+    blackprop evaluate experiments/scale/weights/<run id>.pt --marginal 10000   # a saved network again
     blackprop list
 
 Estimator settings use one grammar everywhere: ``--set key=value`` (repeatable), parsed by
@@ -126,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-plots", action="store_true", help="tables only")
 
     commands.add_parser("list", help="list tasks and methods")
+    rescore = commands.add_parser("evaluate", help="score a finished run's saved network again (--save-weights, a "
+                                                   "study's weights/): another split, size or decoding")
+    rescore.add_argument("weights", help="a file written by --save-weights or blackprop bench (weights/<run id>.pt)")
+    rescore.add_argument("--split", choices=("valid", "test"), default="valid")
+    rescore.add_argument("--size", type=int, help="examples of the split (task default if omitted)")
+    rescore.add_argument("--search", type=int, default=1, metavar="N", help="as in train")
+    rescore.add_argument("--marginal", type=int, default=0, metavar="N", help="as in train")
+    rescore.add_argument("--device", default="auto")
 
     from .explain.cli import add_explain_parser
 
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    handlers = {"train": _train, "bench": _bench, "report": _report, "list": _list}
+    handlers = {"train": _train, "bench": _bench, "report": _report, "list": _list, "evaluate": _evaluate}
     handler = handlers.get(args.command) or args.handler
     try:
         return handler(args)
@@ -198,6 +207,7 @@ def _command(args: argparse.Namespace) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from .data.mnist import DataUnavailable
+    from .run.files import prepare_destination, save_result
     from .run.grid import epoch_writer
     from .run.interrupt import TrainingInterrupted
     from .run.train import train
@@ -252,43 +262,6 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         save_result(result, Path(args.json), Path(args.checkpoint) if args.checkpoint else None)
     return 0
-
-
-def prepare_destination(flag: str, path: Path) -> None:
-    """Create ``path``'s folder and check that a file can be written there, before any training."""
-    if path.is_dir():
-        raise ValueError(f"{flag} {path}: is a folder; give a file path, e.g. {path / 'result.json'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".blackprop-check-"):
-            pass
-    except OSError as error:
-        raise ValueError(f"{flag} {path}: cannot write there ({error.strerror or error}); pick a writable path"
-                         ) from None
-
-
-def save_result(result: dict[str, Any], path: Path, checkpoint: Path | None) -> Path:
-    """Write ``result`` to ``path``; if that fails, beside the checkpoint or to a temporary file (printed)."""
-    text = json.dumps(result, indent=1)
-    try:
-        path.write_text(text)
-        return path
-    except OSError as error:
-        reason = error.strerror or str(error)
-    fallbacks = [checkpoint.with_name(checkpoint.name + ".result.json")] if checkpoint else []
-    for fallback in fallbacks:
-        try:
-            fallback.write_text(text)
-            break
-        except OSError:
-            continue
-    else:
-        handle, name = tempfile.mkstemp(prefix="blackprop-result-", suffix=".json")
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        fallback = Path(name)
-    print(f"blackprop train: cannot write --json {path} ({reason}); the result is in {fallback}", file=sys.stderr)
-    return fallback
 
 
 def _chosen_grids(study: Any, names: str | None) -> list[tuple[str | None, RunConfig]]:
@@ -369,6 +342,18 @@ def _report(args: argparse.Namespace) -> int:
         print(f"blackprop report: {error}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .run.rescore import rescore
+
+    try:
+        metrics = rescore(args.weights, args.split, args.size, args.search, args.marginal, args.device)
+    except ValueError as error:
+        print(f"blackprop evaluate: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=1))
     return 0
 
 

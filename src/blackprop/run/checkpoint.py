@@ -22,7 +22,7 @@ import torch
 
 from .config import differences
 
-__all__ = ["check_resumable", "load", "load_model", "save", "save_weights"]
+__all__ = ["check_resumable", "load", "load_model", "load_saved", "save", "save_weights"]
 
 REQUIRED = ("config", "epoch", "model", "optimizer", "history")
 
@@ -98,6 +98,11 @@ def load_model(path: str | Path) -> torch.nn.Module:
         model = load_model("experiments/scale/weights/1a2b3c4d5e6f7a8b.pt")
         probs = model(images)   # the task's program inputs, as in training
     """
+    return load_saved(path)[0]
+
+
+def load_saved(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(network in eval mode, the run's identity)`` from a file ``save_weights`` wrote."""
     from ..tasks import get_task
 
     try:
@@ -109,4 +114,4 @@ def load_model(path: str | Path) -> torch.nn.Module:
     run = state["config"]
     model = get_task(run["task"]).model(run.get("network"))
     model.load_state_dict(state["weights"])
-    return model.eval()
+    return model.eval(), run
