@@ -188,3 +188,7 @@ def test_train_reports_marginal_accuracy_without_changing_the_run(tmp_path):
     text = md.read_text()
     assert "marginal decoding" in text and "marginal=100" in text
     assert main([*argv, str(tmp_path / "x.json"), "--marginal", "-1"]) == 2
+    # a Product output (sudoku's board) has no marginal decoding: refused before any training, not after it
+    sudoku = ["train", "sudoku-partial", "--epochs", "1", "--train-size", "4", "--valid-size", "4", "--test-size", "4",
+              "--marginal", "10", "--quiet", "--json", str(tmp_path / "s.json")]
+    assert main(sudoku) == 2 and not (tmp_path / "s.json").exists()

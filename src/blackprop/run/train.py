@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..blackbox import BlackBox
-from ..spaces import OutputSpaceError
+from ..spaces import OutputSpaceError, Product
 from ..tasks import TaskData, get_task
 from . import checkpoint as ckpt
 from .config import RunConfig, epoch_lr, identity, make_estimator, pick_device, run_defaults
@@ -57,6 +57,9 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     valid_data = task.data("valid", config.valid_size or config.test_size, train_size=config.train_size)
     model = task.model(config.network).to(device)
     program = task.make_program()
+    if config.marginal and isinstance(program.output, Product):  # before training, not after it
+        raise ValueError(f"marginal: {task.name}'s output is a Product (one value per component); marginal "
+                         "decoding needs a Discrete or Open output; use search instead")
     if config.executor is not None:
         program.use_executor(config.executor)
     layer = BlackBox(program, make_estimator(config), seed=config.seed).to(device)
@@ -239,7 +242,8 @@ def marginal_accuracy(model: torch.nn.Module, layer: BlackBox, data: TaskData, d
     model.eval()
     output = layer.program.output
     correct = 0
-    for rows in torch.arange(len(data)).split(256):
+    chunk = max(1, min(256, 2**22 // budget))  # an exact sum holds [chunk, budget, inputs] scores at once
+    for rows in torch.arange(len(data)).split(chunk):
         predicted = layer.predict(*model(data.images(rows).to(device)), marginal=budget)
         correct += sum(_same(output, p, y) for p, y in zip(predicted, data.label_values(rows), strict=True))
     return correct / len(data)
