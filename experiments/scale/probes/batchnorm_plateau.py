@@ -7,6 +7,8 @@ sqrt(n), and only the fluctuation says which images are large digits; the mean t
 sign changes from sum to sum. A BatchNorm1d on the hidden layer centres the features over the batch
 (16 sums x n images), so the informative part is all that is left. This script trains ``lenet-wide``
 with and without that layer for a few epochs at constant lr 1e-3 and prints one JSON row per run.
+It ran at commit 13d54cb, before the library had the network; ``blackprop.models.lenet_wide_bn``
+(``--network lenet-wide-bn``), added from its result, builds the same one (same layers, same order).
 
     PYTHONPATH=src python experiments/scale/probes/batchnorm_plateau.py sum256 2 bn 0
     (task, epochs, "bn" or "plain", seed)
