@@ -15,8 +15,10 @@ Measures, in one process:
   with a misread given rarely has a solution); the sudoku program keeps its task's
   ``cache="batch"``, so its solver runs once per distinct board of every batch;
 * an epoch of default ISED (the task's program and k; on sum2 the exact sum) against a supervised
-  epoch (NLL of the true symbols) on the same images with the same network, for sum2, sum4 and hwf: ``--batches`` batches of 16
-  (not a full epoch, to fit a shared machine), a fresh program (empty memo) in each repetition.
+  epoch (NLL of the true symbols) on the same images with the same network, for sum2, sum4 and hwf, and
+  for hwf-batched (hwf's program as ``make_hwf_batched_program``, the formula evaluated in tensors, also
+  the row "hwf BatchedProgram" above): ``--batches`` batches of 16 (not a full epoch, to fit a shared
+  machine), a fresh program (empty memo) in each repetition.
 
 Every figure is the median of ``--repeats`` repetitions (each the mean over a block of calls), taken
 in turns so that machine load hits all alike, in CPU time of this process by default (``--clock
@@ -47,6 +49,7 @@ import blackprop as bp
 from blackprop.models import MNISTNet
 from blackprop.spaces import padded
 from blackprop.tasks import get_task
+from blackprop.tasks.hwf.tensor_formula import make_hwf_batched_program
 
 BATCH, K = 16, 100
 
@@ -122,13 +125,17 @@ def half_trained(symbols: torch.Tensor, classes: int, generator: torch.Generator
     return logits + strength * torch.nn.functional.one_hot(symbols.clamp(min=0), classes) * (symbols >= 0).unsqueeze(-1)
 
 
+EPOCH_TASKS = ("sum2", "sum4", "hwf", "hwf-batched")
+
+
 def hwf_layers() -> dict[str, Callable[[], None]]:
     task = get_task("hwf")
     data = task.data("train", BATCH)
     symbols = data.symbols[:BATCH]
     lengths = (symbols >= 0).sum(dim=1)
     logits = half_trained(symbols, 14, torch.Generator().manual_seed(1), 4.0).requires_grad_()
-    return {"hwf Program": layer_step(task.make_program(), [(logits, lengths)], data.labels[:BATCH])}
+    return {"hwf Program": layer_step(task.make_program(), [(logits, lengths)], data.labels[:BATCH]),
+            "hwf BatchedProgram": layer_step(make_hwf_batched_program(), [(logits, lengths)], data.labels[:BATCH])}
 
 
 def sudoku_layers() -> dict[str, Callable[[], None]]:
@@ -155,8 +162,10 @@ def supervised_loss(outputs: tuple[Any, ...], symbols: torch.Tensor) -> torch.Te
 
 
 def epoch_steps(name: str, batches: int) -> dict[str, tuple[Callable[[], Any], int]]:
-    """(ISED epoch, supervised epoch) of ``batches`` batches on the same images."""
-    task = get_task(name)
+    """(ISED epoch, supervised epoch) of ``batches`` batches on the same images; ``hwf-batched`` is hwf
+    with its program in tensors (``make_hwf_batched_program``)."""
+    task = get_task(name.removesuffix("-batched"))
+    make_program = make_hwf_batched_program if name == "hwf-batched" else task.make_program
     data = task.data("train", batches * BATCH)
     rows = torch.arange(batches * BATCH).split(BATCH)
     images = [data.images(r) for r in rows]
@@ -168,7 +177,7 @@ def epoch_steps(name: str, batches: int) -> dict[str, tuple[Callable[[], Any], i
     k = task.defaults.num_samples or K
 
     def ised_epoch() -> None:
-        layer = bp.BlackBox(task.make_program(), bp.ISED(num_samples=k), seed=0)  # a fresh, empty memo
+        layer = bp.BlackBox(make_program(), bp.ISED(num_samples=k), seed=0)  # a fresh, empty memo
         for batch_images, target in zip(images, labels, strict=True):
             loss = layer.loss(*model(batch_images), target=target)
             optimizer.zero_grad(set_to_none=True)
@@ -221,7 +230,7 @@ def main() -> None:
     began = time.perf_counter()
     ms = medians(steps, args.repeats)
     epochs: dict[str, float] = {}
-    for name in ("sum2", "sum4", "hwf"):
+    for name in EPOCH_TASKS:
         epochs.update(medians(epoch_steps(name, args.batches), max(3, args.repeats // 2), warm=False))
     unit = ms["MNISTNet step"]
     record = {
@@ -233,7 +242,7 @@ def main() -> None:
         "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
         "epoch_ms": {name: round(v, 1) for name, v in epochs.items()},
         "epoch_ratio": {name: round(epochs[f"{name} ISED epoch"] / epochs[f"{name} supervised epoch"], 3)
-                        for name in ("sum2", "sum4", "hwf")},
+                        for name in EPOCH_TASKS},
         "seconds": round(time.perf_counter() - began, 1),
     }
     lines = [f"# Layer speed ({args.label or 'unlabelled'}; commit {record['commit']}{' + changes' if record['dirty'] else ''}, "
@@ -246,7 +255,7 @@ def main() -> None:
     lines += ["", f"Epochs of {args.batches} batches of 16 (not a full epoch), a fresh memo in each:", "",
               "| task | ISED epoch ms | supervised epoch ms | ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {epochs[f'{name} ISED epoch']:.0f} | {epochs[f'{name} supervised epoch']:.0f} | "
-              f"{record['epoch_ratio'][name]:.3f} |" for name in ("sum2", "sum4", "hwf")]
+              f"{record['epoch_ratio'][name]:.3f} |" for name in EPOCH_TASKS]
     report = "\n".join(lines) + "\n"
     print(report)
     out = Path(args.out)

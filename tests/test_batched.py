@@ -59,7 +59,7 @@ def test_sum_n_tasks_use_a_batched_program():
     (lambda: bp.BatchedProgram(lambda xs: xs, (bp.Sequence(bp.Discrete("ab"), 3),), DIGIT), "non-numeric"),
     (lambda: bp.BatchedProgram(lambda a: a, (bp.Discrete("ab"),), DIGIT), "non-numeric"),
     (lambda: bp.BatchedProgram(lambda a: a, (bp.Discrete([True, False]),), DIGIT), "non-numeric"),
-    (lambda: bp.BatchedProgram(lambda a: a, (DIGIT,), bp.Open()), "Discrete"),
+    (lambda: bp.BatchedProgram(lambda a: a, (DIGIT,), bp.Product(DIGIT, DIGIT)), "Product"),
 ])
 def test_unsupported_spaces_are_refused(make, message):
     with pytest.raises(TypeError, match=message):

@@ -9,6 +9,11 @@ positions 0, and ``lengths [M]``; ``column.mask`` marks the valid positions), an
 index in the Discrete output space; a value outside the space (or NaN) is a failed tuple, index -1,
 as for ``Program``. Every estimator accepts it where it accepts a ``Program``.
 
+Inputs whose symbols are not numbers (``Discrete("abc")``, hwf's ``"+"``) need ``indices=True``: then
+every argument holds class indices 0..size-1 instead of values. The output may also be ``Open``
+(values compared by its ``canonical``, such as hwf's 0.01 tolerance): the batch's distinct values
+are looked up in bulk and ``canonical`` runs once per value never seen (``OpenIndex``).
+
 Without a per-tuple Python call a memo, or even finding the distinct rows, costs more than the
 program, so there is neither: every row runs (``stats.calls`` = ``stats.queries``), and there is no
 executor. A tuple-wise function such as ``lambda *xs: sum(xs)`` often works unchanged on tensors.
@@ -46,9 +51,10 @@ from typing import Any, NamedTuple, final
 
 import torch
 
-from ..spaces import Discrete, Sequence
+from ..spaces import Discrete, Open, Sequence
 from .base import FAILED, BaseProgram
 from .calls import OK, guarded_call
+from .open_index import OpenIndex
 from .program import Program
 
 __all__ = ["BatchedProgram", "Column"]
@@ -76,11 +82,13 @@ class BatchedProgram(BaseProgram):
         fn: called with one ``[M]`` tensor per Discrete input (int64 when the input's values are ints,
             else float64) and one ``Column`` per Sequence input; returns ``M`` output values (a
             tensor, array or list).
-        inputs: Discrete spaces with numeric values, or Sequences of them, one per argument.
-        output: a Discrete space with numeric values.
+        inputs: Discrete spaces with numeric values (any values with ``indices=True``), or Sequences of
+            them, one per argument.
+        output: a Discrete space with numeric values, or an ``Open`` space.
         name: shown in messages.
         max_failed_batches: consecutive all-failed ``evaluate`` calls before ``ProgramFailedError``
             (default 5; None: never).
+        indices: fn gets class indices (0..size-1, padding 0 in a Column) instead of values.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -90,20 +98,25 @@ class BatchedProgram(BaseProgram):
         self,
         fn: Callable[..., Any],
         inputs: SequenceABC[Discrete | Sequence] | Discrete | Sequence,
-        output: Discrete,
+        output: Discrete | Open,
         *,
         name: str | None = None,
         max_failed_batches: int | None = 5,
+        indices: bool = False,
     ):
         super().__init__(fn, inputs, output, name=name, max_failed_batches=max_failed_batches)
+        if not isinstance(indices, bool):
+            raise TypeError(f"BatchedProgram(indices=...): give True or False, got {indices!r}")
         self._columns = []
         for position, space in enumerate(self.inputs):
             element = space.element if isinstance(space, Sequence) else space
-            self._columns.append(_numeric_table(f"input {position}", element))
-        if not isinstance(output, Discrete):
-            raise TypeError(f"BatchedProgram(output=...): give a Discrete space of numbers, got {output!r} "
-                            "(use Program for Open or Product outputs)")
-        values = _numeric_table("the output", output)
+            self._columns.append(torch.arange(element.size) if indices else
+                                 _numeric_table(f"input {position}", element))
+        self._open = OpenIndex(output) if isinstance(output, Open) else None
+        if not isinstance(output, (Discrete, Open)):
+            raise TypeError(f"BatchedProgram(output=...): give a Discrete space of numbers or an Open space, got "
+                            f"{output!r} (use Program for Product outputs)")
+        values = _numeric_table("the output", output) if isinstance(output, Discrete) else torch.empty(0)
         self._sorted_outputs, self._output_order = torch.sort(values)
         #: the output values are ints first, first + 1, ...: index = value - first, no search
         self._output_start = _consecutive_start(values)
@@ -150,6 +163,22 @@ class BatchedProgram(BaseProgram):
         self._end_batch(count, count - failed)
         return indices.reshape(lead).to(tuples.device)
 
+    def state_dict(self) -> dict[str, Any]:
+        """``{"stats": {...}}``, plus ``"values"`` (the vocabulary, in index order) for an Open output."""
+        state = super().state_dict()
+        if isinstance(self.output, Open):
+            state["values"] = list(self.output.values)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the counters and an Open output's vocabulary (its indices must agree with this program's)."""
+        super().load_state_dict(state)
+        if isinstance(self.output, Open):
+            for position, value in enumerate(state.get("values", [])):
+                if self.output.index(value) != position:
+                    raise ValueError(f"{self.name}.load_state_dict(state): output value {value!r} already has "
+                                     "another index here; load the state into a fresh program")
+
     def _arguments(self, flat: torch.Tensor) -> list[Any]:
         """fn's arguments: a value tensor per Discrete input, a ``Column`` per Sequence input."""
         arguments: list[Any] = []
@@ -170,8 +199,14 @@ class BatchedProgram(BaseProgram):
 
     def output_indices(self, outputs: Any, count: int) -> torch.Tensor:
         """Index of each returned value in the output space, -1 for values outside it or NaN."""
+        open_index = self.__dict__.get("_open")
         try:
-            values = torch.as_tensor(outputs).to(self._sorted_outputs.dtype).reshape(-1)
+            values = torch.as_tensor(outputs)
+            if open_index is None:
+                values = values.to(self._sorted_outputs.dtype)
+            elif values.dtype == torch.bool or values.is_complex():
+                raise TypeError(f"dtype {values.dtype}")
+            values = values.reshape(-1)
             if values.device != self._sorted_outputs.device:
                 self._sorted_outputs = self._sorted_outputs.to(values.device)
                 self._output_order = self._output_order.to(values.device)
@@ -181,6 +216,8 @@ class BatchedProgram(BaseProgram):
         if values.shape[0] != count:
             raise ValueError(f"{self.name}: fn returned {values.shape[0]} values for {count} tuples; a batched "
                              "program returns one output value per row of its argument tensors")
+        if open_index is not None:
+            return open_index(values)
         start = self.__dict__.get("_output_start")
         if start is not None and not values.is_floating_point():  # consecutive int outputs: no search
             index = values - start
