@@ -151,3 +151,25 @@ def test_study_runs_on_a_dask_cluster(study):
     rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["seed"]) for r in rows) == [("exact", 0), ("exact", 1), ("ised", 0), ("ised", 1)]
     assert all(r["grid"] == "tiny" and 0 <= r["test_accuracy"] <= 1 for r in rows)
+
+
+def test_an_archived_study_trains_nothing_and_still_reports(study, capsys):
+    (study / "spec.toml").write_text(SPEC.replace('title = "tiny"', 'title = "tiny"\narchived = "rows of an older library"'))
+    assert load_study(study).archived == "rows of an older library"
+    for extra in ([], ["--dry-run"]):
+        assert main(["bench", str(study), *extra]) == 2
+        assert "is archived, so nothing trains: rows of an older library" in capsys.readouterr().err
+    assert not (study / "results.jsonl").exists()
+    (study / "results.jsonl").write_text("")
+    assert main(["report", str(study)]) == 0 and (study / "report.md").exists()
+    (study / "spec.toml").write_text(SPEC.replace('title = "tiny"', 'title = "tiny"\narchived = true'))
+    with pytest.raises(ValueError, match="archived = True: give the reason as text"):
+        load_study(study)
+
+
+def test_the_legacy_studies_are_archived():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for name in ("mnist_r", "ablations"):
+        assert "before the validation split" in (load_study(root / name, check_runs=False).archived or "")

@@ -1,7 +1,7 @@
 """Command line: ``blackprop train | bench | report | evaluate | list | explain``.
 
     blackprop train sum2 --method ised --epochs 3 --seed 0 --json out.json
-    blackprop bench experiments/mnist_r --workers 2       # run / resume a study's spec
+    blackprop bench experiments/ised_default --workers 2       # run / resume a study's spec
     blackprop bench --tasks sum2,sum3 --methods ised --seeds 0,1 --out grid.jsonl
     blackprop report experiments/mnist_r                  # experiments/mnist_r/report.md and plots/
     blackprop report out.json                             # markdown on stdout
@@ -289,6 +289,9 @@ def _bench(args: argparse.Namespace) -> int:
             if not study.grids:
                 raise ValueError(f"{study.folder / 'spec.toml'}: no [[grid]] section, so nothing to run; add one "
                                  "(see blackprop.run.spec)")
+            if study.archived:
+                raise ValueError(f"{study.folder} is archived, so nothing trains: {study.archived} "
+                                 f"(`blackprop report {study.folder}` still builds its report)")
             run_grid(_chosen_grids(study, args.grids), study.results, record={"spec": (study.folder / "spec.toml").as_posix()},
                      workers=args.workers, cluster=args.cluster, dry_run=args.dry_run)
         except (ValueError, RuntimeError) as error:
@@ -298,7 +301,7 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"rows in {study.results}; `blackprop report {args.study}` writes its report")
         return 0
     if not (args.tasks and args.out):
-        print("blackprop bench: give a study folder (blackprop bench experiments/mnist_r), or --tasks and --out "
+        print("blackprop bench: give a study folder (blackprop bench experiments/ised_default), or --tasks and --out "
               "for a grid outside a study", file=sys.stderr)
         return 2
     tasks = [t for name in _split(args.tasks) for t in (MNIST_R if name == "mnist-r" else [name])]

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import final
+
 import torch
 
 from ..spaces import Open, OutputSpaceError
@@ -33,6 +35,7 @@ from .base import FAILED
 __all__ = ["OpenIndex"]
 
 
+@final
 class OpenIndex:
     """``lookup(values [M]) -> indices [M]`` into ``space``, remembering up to ``limit`` raw values."""
 

@@ -1,8 +1,8 @@
 """Run a grid of runs, resuming: the engine behind ``blackprop bench``.
 
-    blackprop bench experiments/mnist_r                  # the study's spec, one run at a time
-    blackprop bench experiments/mnist_r --workers 2      # two local worker processes
-    blackprop bench experiments/mnist_r --cluster tcp://10.0.0.5:8786   # a dask cluster's workers
+    blackprop bench experiments/ised_default                  # the study's spec, one run at a time
+    blackprop bench experiments/ised_default --workers 2      # two local worker processes
+    blackprop bench experiments/ised_default --cluster tcp://10.0.0.5:8786   # a dask cluster's workers
 
 A run is skipped when a row with its identity (``blackprop.run.config.identity``) is in the results
 file, so a re-run continues the grid, unless that row no longer stands for the run: it has no

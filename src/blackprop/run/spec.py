@@ -2,6 +2,8 @@
 
     title = "MNIST-R"
     notes = "notes.md"                  # markdown placed above the tables (default notes.md)
+    archived = "why"                    # optional: rows of an earlier library, kept for the report;
+                                        # bench refuses to train the study and says why
 
     [[grid]]                            # one or more grids; each row records its grid's name
     name = "ised-defaults"
@@ -93,6 +95,8 @@ class Study:
     grids: tuple[Grid, ...]
     tables: tuple[dict[str, Any], ...]
     notes: Path | None
+    #: why the study's runs can no longer be repeated (None: a live study); its report still builds
+    archived: str | None = None
 
     @property
     def results(self) -> Path:
@@ -121,7 +125,7 @@ def indecater_samples(method: str, budget: int, n: int) -> int:
 
 
 #: the keys each part of a spec may hold; any other key is refused, naming the file and where it is
-TOP_KEYS = ("title", "notes", "grid", "table")
+TOP_KEYS = ("title", "notes", "archived", "grid", "table")
 GRID_KEYS = ("name", "tasks", "methods", "seeds", "recipe", "settings", "override", "exclude")
 OVERRIDE_KEYS = ("tasks", "methods", "recipe", "settings")
 EXCLUDE_KEYS = ("tasks", "methods")
@@ -151,9 +155,13 @@ def load_study(folder: Path, *, check_runs: bool = True) -> Study:
     for i, table in enumerate(tables):
         _known_keys(spec, f"table {i + 1}", table, TABLE_KEYS)
     notes = folder / str(data.get("notes", "notes.md"))
+    if "archived" in data and not (isinstance(data["archived"], str) and data["archived"].strip()):
+        raise ValueError(f"{spec}: archived = {data['archived']!r}: give the reason as text, e.g. archived = "
+                         "\"rows of the library before the validation split\"")
     study = Study(folder=folder, title=str(data.get("title", folder.name)),
                   grids=tuple(_grid(spec, i, g) for i, g in enumerate(grids_data)),
-                  tables=tuple(tables), notes=notes if notes.is_file() else None)
+                  tables=tuple(tables), notes=notes if notes.is_file() else None,
+                  archived=str(data["archived"]) if "archived" in data else None)
     if check_runs:
         for grid in study.grids:
             try:
