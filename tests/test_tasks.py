@@ -130,7 +130,9 @@ def test_cosine_lr_schedule_is_set_per_epoch_and_labelled(tmp_path):
 
     assert [epoch_lr(1e-3, "constant", e, 3) for e in range(3)] == [1e-3] * 3
     assert [round(epoch_lr(1e-3, "cosine", e, 4), 6) for e in range(4)] == [0.001, 0.000854, 0.0005, 0.000146]
-    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine, got 'step'"):
+    assert [round(epoch_lr(1e-3, "low-start-cosine", e, 3), 6) for e in range(3)] == [0.0001, 0.001, 0.0005]
+    assert epoch_lr(1e-3, "low-start-cosine", 0, 1) == 1e-4  # one epoch: only the low start
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine, low-start-cosine, got 'step'"):
         RunConfig(task="sum2", lr_schedule="step").resolved(get_task("sum2")).validate()
     # rows written before the option (no lr_schedule) keep their identity; cosine rows get their own
     row = {"task": "sum2", "method": "ised", "seed": 0}

@@ -61,8 +61,9 @@ def _split(text: str) -> list[str]:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs (task default if omitted)")
     parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
-                        help="constant, or cosine decay per epoch towards 0 (task default if omitted)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine", "low-start-cosine"),
+                        help="constant; cosine decay per epoch towards 0; low-start-cosine: epoch 1 at lr/10, then "
+                             "the cosine (task default if omitted)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--network", help="perception network, where the task offers several (sum64/256/1024: "
                                            "lenet, lenet-wide, lenet-wide-bn, mnistnet)")

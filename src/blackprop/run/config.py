@@ -28,7 +28,7 @@ __all__ = ["LR_SCHEDULES", "RunConfig", "differences", "epoch_lr", "identity", "
            "run_defaults",
            "run_id"]
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "low-start-cosine")
 #: which epoch's weights score the test set: the last, or the one with the highest validation accuracy
 SELECTIONS = ("last", "best-valid")
 
@@ -148,15 +148,24 @@ def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
     """Adam's learning rate during ``epoch`` (0-based) of ``epochs``.
 
     "constant": lr. "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, from lr in the first epoch down
-    towards 0 in the last; set per epoch, so it needs no state and resumes exactly.
+    towards 0 in the last. "low-start-cosine": the first epoch at lr / 10, then the cosine over the other
+    epochs, lr * (1 + cos(pi * (epoch - 1) / (epochs - 1))) / 2: the first steps, where the MNIST-R
+    programs with a uniform-digit stationary point (equal, add-mod-3) stall at a high lr, go slowly.
+    Set per epoch, so it needs no state and resumes exactly.
 
     >>> [round(epoch_lr(1e-3, "cosine", e, 4), 6) for e in range(4)]
     [0.001, 0.000854, 0.0005, 0.000146]
+    >>> [round(epoch_lr(1e-3, "low-start-cosine", e, 4), 6) for e in range(4)]
+    [0.0001, 0.001, 0.00075, 0.00025]
     """
     if schedule == "constant":
         return lr
     if schedule == "cosine":
         return lr * (1 + math.cos(math.pi * epoch / epochs)) / 2
+    if schedule == "low-start-cosine":
+        if epoch == 0:
+            return lr / 10
+        return lr * (1 + math.cos(math.pi * (epoch - 1) / max(1, epochs - 1))) / 2
     raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
 
 
