@@ -52,7 +52,7 @@ def formula_values(formulas: Column) -> torch.Tensor:
     digits = symbols.clamp(max=9)  # an operator's index is read as 9 where a digit belongs: such rows fail
     one = torch.ones(count, dtype=torch.long, device=symbols.device)
     total_n, total_d = torch.zeros_like(one), one
-    sign, term_n, term_d = one, digits[:, 0] if width else one, one
+    sign, term_n, term_d = one, digits[:, 0], one  # a Sequence has max_len >= 1
     for position in range(1, width - 1, 2):
         operator, operand = symbols[:, position], digits[:, position + 1]
         active = position < lengths
