@@ -83,7 +83,9 @@ def test_report_without_matplotlib_writes_the_markdown_and_says_plots_were_skipp
 
 
 def tiny(**changes) -> RunConfig:
-    settings = dict(task="sum2", epochs=1, train_size=48, valid_size=16, test_size=16, threads=1, progress=False)
+    # a constant lr (not the MNIST-R default's low-start-cosine), so that a finished run can be extended
+    settings = dict(task="sum2", epochs=1, lr=1e-4, lr_schedule="constant", train_size=48, valid_size=16, test_size=16,
+                    threads=1, progress=False)
     return RunConfig(**{**settings, **changes})
 
 

@@ -35,8 +35,8 @@ SPLITS = ("train", "valid", "test")
 @final
 class Defaults:
     """Training settings of a task (each task states its own; the MNIST-R tasks share one recipe,
-    ``blackprop.tasks.mnist_r.MNIST_R_RECIPE``). ``lr_schedule`` is "constant" or "cosine"
-    (``blackprop.run.config.epoch_lr``). How each default was chosen, on validation accuracy, is in the
+    ``blackprop.tasks.mnist_r.MNIST_R_RECIPE``). ``lr_schedule`` is "constant", "cosine" or
+    "low-start-cosine" (``blackprop.run.config.epoch_lr``). How each default was chosen, on validation accuracy, is in the
     studies' notes (``experiments/<study>/notes.md``).
     """
 
