@@ -1,6 +1,7 @@
-"""Issue 17 probe (session 31): start at lr 1e-4, then step up to 1e-3. The uniform stall of `equal` and
+"""Issue 17 probe (sessions 31-32): a low first epoch, then a higher lr. The uniform stall of `equal` and
 `add-mod-3` at 1e-3 happens in the first steps (notes.md, "Why lr 1e-3 fails"), and less-than learns
-faster at 1e-3; does a first epoch at 1e-4 keep the stall away once the lr rises? Recipe 2 otherwise
+faster at a higher lr; which peak lr, after a first epoch at a tenth of it, keeps the stall away
+(notes.md, "Recipe 3")? Recipe 2 otherwise
 (5,000 training tuples, 2,000 validation; METHOD, default ISED); one row per run appended to OUT.
 
     PYTHONPATH=src python experiments/ised_default/probes/step_up_lr.py TASK SEED EPOCHS [OUT] [METHOD] [LR] [SCHEDULE]
@@ -25,8 +26,7 @@ row = train(RunConfig(task=task, method=method, seed=seed, epochs=epochs, lr=lr,
                       test_size=500, threads=1, progress=False))
 row["research"] = (f"session-32 probe: lr schedule (issue 17): {schedule} at {lr:g}; "
                    "recipe 2 data, test 500; validation decides")
-row["command"] = f"python experiments/ised_default/probes/step_up_lr.py {task} {seed} {epochs} OUT {method}" + (f" {lr:g}" if lr != 1e-3 or schedule != "low-start-cosine" else "") + (
-    f" {schedule}" if schedule != "low-start-cosine" else "")
+row["command"] = f"python experiments/ised_default/probes/step_up_lr.py {task} {seed} {epochs} OUT {method} {lr:g} {schedule}"
 with open(out, "a") as f:
     f.write(json.dumps(row) + "\n")
 print(task, method, seed, epochs, [h["valid_accuracy"] for h in row["history"]], row["valid_accuracy"], row["seconds"])
