@@ -369,7 +369,7 @@ def _list(args: argparse.Namespace) -> int:
     for name in task_names():
         task = get_task(name)
         print(f"  {name:<12} {task.family:<8} {task.description}")
-    print("  sum<n>       sum-n    sum of n digits, any n (sample-efficiency settings)")
+    print("  sum<n>       sum-n    sum of n digits, any n (k = 10n, 40 epochs, low-start cosine)")
     print("methods:")
     for name, cls in sorted(ESTIMATORS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0]

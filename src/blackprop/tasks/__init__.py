@@ -1,8 +1,8 @@
 """The task registry: ``get_task(name)`` and ``task_names()`` feed the CLI, benchmarks and tests.
 
 * the built-in tasks: the 11 MNIST-R tasks, ``sum<n>`` for any n (the sample-efficiency sum-n
-  task: LeNet, Adam 1e-3), ``hwf``, ``hwf-typed``, ``leaf-dt``, ``leaf-llm``, ``scene``, ``scene-llm``,
-  ``sudoku``, ``sudoku-partial``;
+  task: LeNet, k = 10n, 40 epochs of Adam 1e-3 with a low first epoch), ``hwf``, ``hwf-typed``,
+  ``leaf-dt``, ``leaf-llm``, ``scene``, ``scene-llm``, ``sudoku``, ``sudoku-partial``;
 * a user's task, registered with ``register(Task(...))`` (then addressable by its name), or named
   ``"package.module:attribute"``: the attribute is a ``Task``, or a function of no argument that
   returns one; the module is imported when the task is asked for (so

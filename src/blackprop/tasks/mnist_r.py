@@ -22,6 +22,7 @@ examples (of the run's training size) do not use; the training examples are unch
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from ..program import BaseProgram, BatchedProgram, Program
 from ..spaces import Discrete
 from ._base import Defaults, Task, TaskData
 
-__all__ = ["MEAN", "STD", "balanced_digit_data", "digit_task", "mnist_pool", "mnist_r_tasks", "sum_n_task"]
+__all__ = ["MEAN", "STD", "SUM_N_RECIPE", "balanced_digit_data", "digit_task", "mnist_pool", "mnist_r_tasks", "sum_n_task"]
 
 DIGIT = Discrete(range(10))
 BOOL = Discrete([False, True])
@@ -174,11 +175,25 @@ def mnist_r_tasks() -> list[Task]:
 SAMPLE_EFFICIENCY_SIZES = {8: 5000, 12: 5000, 16: 3750}
 
 
+#: The sum-n recipe, chosen on validation accuracy (``experiments/efficiency``, grids ``default-k10n*`` and
+#: ``default-k10n-lsc``, 3 seeds of sum8 / sum12 / sum16): 40 epochs, Adam 1e-3 with the first epoch at
+#: lr / 10 and a cosine over the rest (``lr_schedule="low-start-cosine"``), batch 16, k = 10n. Against a
+#: constant lr it lifted the default ISED's validation on 8 of 9 seeds (means 89.1 -> 90.7, 84.9 -> 86.5,
+#: 81.2 -> 83.1%); 1,000 validation and 2,000 test sums.
+SUM_N_RECIPE = Defaults(epochs=40, lr=1e-3, lr_schedule="low-start-cosine", num_samples=10, valid_size=1000, test_size=2000)
+
+
 def sum_n_task(n: int) -> Task:
-    """sum-n (``sum8``, ``sum16``...): LeNet, Adam 1e-3, the paper's sample-efficiency settings."""
+    """sum-n (``sum8``, ``sum16``...): LeNet on ``SUM_N_RECIPE`` with k = 10n draws, the paper's training
+    sets (5,000 sums; 3,750 for sum16).
+
+    >>> task = sum_n_task(8)
+    >>> task.defaults.num_samples, task.defaults.epochs, task.defaults.lr_schedule, task.defaults.train_size
+    (80, 40, 'low-start-cosine', 5000)
+    """
     if n < 1:
         raise ValueError(f"sum-n: n must be >= 1, got {n}")
-    defaults = Defaults(epochs=100, lr=1e-3, num_samples=10 * n, train_size=SAMPLE_EFFICIENCY_SIZES.get(n, 5000))
+    defaults = replace(SUM_N_RECIPE, num_samples=10 * n, train_size=SAMPLE_EFFICIENCY_SIZES.get(n, 5000))
     return digit_task(
         f"sum{n}", sum_digits, n, Discrete(range(9 * n + 1)), f"sum of {n} digits", defaults=defaults,
         network="lenet", family="sum-n", batched=True,
