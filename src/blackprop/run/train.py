@@ -43,6 +43,7 @@ __all__ = ["evaluate", "git_commit", "marginal_accuracy", "train"]
 
 def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     # --- the run's settings, data, network, program and optimiser -------------------------------
+    commit = git_commit()  # the code this run imports: read now, not when the row is written
     task = get_task(config.task)
     config = config.resolved(task)
     config.validate()
@@ -197,7 +198,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "history": history,
         "data_source": getattr(train_data, "source", None),
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "version": __version__, "commit": git_commit(),
+        "version": __version__, "commit": commit,
     }
 
 
