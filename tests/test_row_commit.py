@@ -1,11 +1,17 @@
 """A row records the commit of the code the run imported: the commit is read when the run starts, so a
-commit made while a long run trains (rows of other runs, notes) is not written into its row."""
+commit made while a long run trains (rows of other runs, notes) is not written into its row; a run
+resumed from its checkpoint under other code keeps its first commit and lists them all (``commits``)."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
+
+import pytest
 
 from blackprop.run.config import RunConfig
+from blackprop.run.interrupt import TrainingInterrupted
 
 train_module = importlib.import_module("blackprop.run.train")  # the module (the package exports the function)
 
@@ -21,3 +27,29 @@ def test_the_row_records_the_commit_read_at_the_start(monkeypatch):
                                        test_size=32, threads=1, progress=False), on_epoch=someone_commits)
     assert head["commit"] == "after"  # the callback ran
     assert row["commit"] == "before"
+
+
+def test_a_resumed_run_keeps_the_commit_it_started_with_and_lists_every_commit(monkeypatch, tmp_path):
+    head = {"commit": "first"}
+    monkeypatch.setattr(train_module, "git_commit", lambda: head["commit"])
+    config = RunConfig(task="sum2", method="ised", epochs=2, train_size=64, valid_size=32, test_size=32, threads=1,
+                       progress=False, checkpoint=str(tmp_path / "run.pt"))
+
+    def ctrl_c_after_the_first_epoch(row: dict) -> None:
+        if row["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C in the terminal would
+
+    with pytest.raises(TrainingInterrupted):
+        train_module.train(config, on_epoch=ctrl_c_after_the_first_epoch)
+    head["commit"] = "second"  # the code changed before the run was resumed
+    row = train_module.train(config)
+    assert [h["epoch"] for h in row["history"]] == [1, 2]
+    assert row["commit"] == "first"
+    assert row["commits"] == ["first", "second"]
+
+    head["commit"] = "first"  # a run resumed at the commit it started with lists no commits
+    (tmp_path / "run.pt").unlink()
+    with pytest.raises(TrainingInterrupted):
+        train_module.train(config, on_epoch=ctrl_c_after_the_first_epoch)
+    row = train_module.train(config)
+    assert row["commit"] == "first" and "commits" not in row

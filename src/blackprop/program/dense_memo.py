@@ -80,7 +80,7 @@ class DenseMemo:
         (``Program._run_rows``: outputs, ok, may be memoised) and memoised in code order, as
         ``Program.evaluate``'s general path does. hits: how many distinct tuples were known."""
         outputs, ok, found = self.at(codes)
-        hits = int(torch.unique(codes[found]).shape[0])
+        hits = int(torch.count_nonzero(torch.bincount(codes[found])))  # distinct known codes (codes < span)
         if not bool(found.all()):
             unknown = ~found
             new = torch.unique(codes[unknown])

@@ -14,6 +14,8 @@ ISED paper's way of scoring its own runs. With ``checkpoint`` set, the state aft
 saved atomically and a re-run resumes from it, ending with the same metrics as an uninterrupted run
 (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
+The row's ``commit`` is the git commit read when the run first started; a run resumed under other
+code also lists every process's commit, first to last, in ``commits``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     # --- resume from a checkpoint -----------------------------------------------------------------
     history: list[dict[str, Any]] = []
     start_epoch, elapsed = 0, 0.0
+    commits: list[str | None] = [commit]
     path = Path(config.checkpoint) if config.checkpoint else None
     partial: dict[str, Any] | None = None  # set when a Ctrl-C stopped the saved run within an epoch
     best: dict[str, Any] | None = None  # select="best-valid": the epoch with the highest validation accuracy
@@ -89,6 +92,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
         partial = state.get("partial")
         best = state.get("best")
+        commits = [*state.get("commits", []), commit]  # every process that trained this run, first to last
 
     def snapshot(epochs_done: int, epoch_shuffle: torch.Tensor, within: dict[str, Any] | None) -> dict[str, Any]:
         """The run's whole state: after ``epochs_done`` epochs, plus ``within`` the next one's steps."""
@@ -98,7 +102,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             "shuffle": epoch_shuffle, "torch_rng": torch.get_rng_state(), "device_type": device.type,
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
-            "program": program.state_dict(), "partial": within, "best": best,
+            "program": program.state_dict(), "partial": within, "best": best, "commits": commits,
         }
 
     # --- the epochs (a first Ctrl-C stops at the next step with a resumable checkpoint) ------------
@@ -198,7 +202,8 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         "history": history,
         "data_source": getattr(train_data, "source", None),
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "version": __version__, "commit": commit,
+        "version": __version__, "commit": commits[0],
+        **({"commits": commits} if len(set(commits)) > 1 else {}),
     }
 
 
