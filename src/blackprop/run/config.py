@@ -171,8 +171,8 @@ def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
 
 def run_defaults(task: Task | None, method: str) -> dict[str, Any]:
     """What "default" meant for a run: the task's training defaults and the method's estimator settings
-    (its registry preset applied), as they are in this version. Rows record it, so a report labels a
-    row by what differed from the defaults of its own time, not of today's."""
+    (its registry preset applied), as they are in this version. Rows record it (what "default" meant
+    when they ran); a report labels every row by what differs from today's (``blackprop.run.tables``)."""
     defaults: dict[str, Any] = {**(vars(task.defaults) if task is not None else {}), "search": 1}
     if method in ESTIMATORS:
         defaults.update({k: v for k, v in estimator(method).settings().items() if k != "num_samples"})

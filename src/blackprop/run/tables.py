@@ -2,7 +2,9 @@
 
 Accuracy cells are the mean ± std over seeds (number of seeds) [the paper's figure]. Runs of one
 method with different settings (an ablation) are separate rows, labelled by the settings that
-differ from the task's and the estimator's defaults.
+differ from today's defaults of the task and the estimator: runs of the same settings share a row
+whenever they ran, runs of different settings never do, and rows whose command no longer
+reproduces them (``stale``) are a row of their own, marked †.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = ["accuracy_section", "curve", "plot_histories"]
 
 SETTING_FIELDS = ("epochs", "lr", "batch_size", "num_samples", "train_size", "test_size")
 Rows = list[dict[str, Any]]
-Groups = dict[tuple[str, str], dict[str, Rows]]
+Groups = dict[tuple[str, str, bool], dict[str, Rows]]  # (method, label, stale) -> task -> rows
 
 
 def curve(history: Rows) -> tuple[str, list[float]]:
@@ -46,19 +48,17 @@ def _settings(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _non_default(row: dict[str, Any]) -> dict[str, Any]:
-    """The row's settings that differ from the defaults of its time (``row["defaults"]``, recorded by
-    ``train``), or, for rows without them, from today's."""
-    settings = _settings(row)
-    defaults = row.get("defaults")
-    if defaults is None:
-        from ..tasks import get_task
-        from .config import run_defaults
+    """The row's settings that differ from today's defaults of its task and method (``run_defaults``),
+    so that rows of the same settings share a label, and so a table row, whenever they ran, and rows
+    of different settings never do; for a task no longer registered, the defaults recorded in the row."""
+    from ..tasks import get_task
+    from .config import run_defaults
 
-        try:
-            task = get_task(row["task"])
-        except ValueError:
-            task = None
-        defaults = run_defaults(task, row["method"])
+    settings = _settings(row)
+    try:
+        defaults = run_defaults(get_task(row["task"]), row["method"])
+    except ValueError:
+        defaults = row.get("defaults") or run_defaults(None, row["method"])
     return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
 
 
@@ -90,9 +90,8 @@ def _cell(values: list[float]) -> str:
 
 def _table(tasks: list[str], groups: Groups, cell: Callable[[str, str, Rows], str]) -> list[str]:
     lines = ["| method | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
-    for (method, label), by_task in groups.items():
+    for (method, label, stale), by_task in groups.items():
         name = f"{method} ({label})" if label else method
-        stale = any(r.get("stale") for runs in by_task.values() for r in runs)
         lines.append(f"| {name}{' †' if stale else ''} | "
                      + " | ".join(cell(method, t, by_task.get(t, [])) for t in tasks) + " |")
     return lines
@@ -126,7 +125,7 @@ def accuracy_section(title: str, rows: Rows) -> list[str]:
     tasks = _task_order(list(dict.fromkeys(r["task"] for r in rows)))
     groups: Groups = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        groups[(row["method"], _label(row))][row["task"]].append(row)
+        groups[(row["method"], _label(row), bool(row.get("stale")))][row["task"]].append(row)
     lines = [f"## {title}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
              "A row name lists the settings that differ from the task's and the estimator's defaults.", ""]
     lines += _table(tasks, groups, _metric("test_accuracy"))
