@@ -53,3 +53,21 @@ def test_a_resumed_run_keeps_the_commit_it_started_with_and_lists_every_commit(m
         train_module.train(config, on_epoch=ctrl_c_after_the_first_epoch)
     row = train_module.train(config)
     assert row["commit"] == "first" and "commits" not in row
+
+
+def test_the_commit_is_read_once_per_process(monkeypatch):
+    """A process runs the code it imported: a later HEAD (a commit made while a grid's workers train)
+    is not what it runs, so the first reading stands."""
+    heads = iter(["abc1234\n", "def5678\n"])
+
+    class Done:
+        def __init__(self) -> None:
+            self.stdout = next(heads)
+
+    monkeypatch.setattr(train_module.subprocess, "run", lambda *args, **kwargs: Done())
+    train_module.git_commit.cache_clear()
+    try:
+        assert train_module.git_commit() == "abc1234"
+        assert train_module.git_commit() == "abc1234"  # HEAD moved; the process's code did not
+    finally:
+        train_module.git_commit.cache_clear()  # the other tests read the real checkout again

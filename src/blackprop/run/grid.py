@@ -132,6 +132,9 @@ def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
             log(f"run: {_name(config)}")
             yield train_one(grid, config, str(epochs))
         return
+    from .train import git_commit  # imported and read here: forked workers (Linux) inherit this code and its commit
+
+    git_commit()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: list[Future[dict[str, Any]]] = []
         for grid, config in todo:

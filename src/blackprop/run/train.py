@@ -20,6 +20,7 @@ code also lists every process's commit, first to last, in ``commits``.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -45,7 +46,7 @@ __all__ = ["evaluate", "git_commit", "marginal_accuracy", "train"]
 
 def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     # --- the run's settings, data, network, program and optimiser -------------------------------
-    commit = git_commit()  # the code this run imports: read now, not when the row is written
+    commit = git_commit()  # the code this process imported: not HEAD when the row is written
     task = get_task(config.task)
     config = config.resolved(task)
     config.validate()
@@ -279,8 +280,11 @@ def _resume_hint(saved: Path, path: Path | None, where: str) -> str:
     return f"interrupted ({where}); the run is saved in {saved}: {again} resumes it where it stopped"
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The short commit of the package's source tree, or None outside a git checkout."""
+    """The short commit of the package's source tree, or None outside a git checkout: read once per
+    process, at the first call, since a process runs the code it imported then, whatever the checkout
+    holds later (``blackprop bench`` reads it before its workers fork, so they inherit it)."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
