@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,7 @@ from blackprop.run import RunConfig
 from blackprop.run.grid import _driver_lock, finished, run_grid, why_rerun
 from blackprop.run.spec import load_study
 
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 SPEC = """
 title = "tiny"
 
@@ -173,3 +178,33 @@ def test_the_legacy_studies_are_archived():
     root = Path(__file__).resolve().parents[1] / "experiments"
     for name in ("mnist_r", "ablations"):
         assert "before the validation split" in (load_study(root / name, check_runs=False).archived or "")
+
+
+def test_ctrl_c_stops_a_two_worker_bench_and_loses_nothing(study):
+    """Ctrl-C in the terminal (SIGINT to the process group) stops the runs under way at a step, with
+    their checkpoints, starts no queued run, and the same command then finishes every run once."""
+    (study / "spec.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
+                                     .replace("epochs = 1, train_size = 32", "epochs = 3, train_size = 512"))
+    command = [sys.executable, "-m", "blackprop.cli", "bench", str(study), "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               env=env)
+    epochs = study / "epochs.jsonl"
+    deadline = time.monotonic() + 120
+    while not (epochs.exists() and epochs.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the grid ended before the first epoch could be seen"
+    os.killpg(process.pid, signal.SIGINT)  # as a Ctrl-C in the terminal would
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()[-2000:]
+    started = {json.loads(line)["run"] for line in epochs.read_text().splitlines()}
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()] \
+        if (study / "results.jsonl").exists() else []
+    saved = {p.stem for p in (study / "checkpoints").glob("*.pt")}
+    assert len(started) <= len(rows) + 2 < 8  # no queued run started after the Ctrl-C; the grid did not finish
+    assert len(rows) + len(saved) >= len(started)  # every run that trained has a row or a checkpoint
+    assert main(["bench", str(study), "--workers", "2"]) == 0
+    rows = [json.loads(line) for line in (study / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
+        (m, s) for m in ("exact", "ised") for s in range(4))  # each run once
+    assert not list((study / "checkpoints").glob("*.pt"))

@@ -140,8 +140,26 @@ def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
         for grid, config in todo:
             log(f"queued: {_name(config)}")
             pending.append(pool.submit(train_one, grid, config, str(epochs)))
-        for future in as_completed(pending):
-            yield future.result()
+        yielded: set[Future[dict[str, Any]]] = set()
+        try:
+            for future in as_completed(pending):
+                yielded.add(future)
+                yield future.result()
+        except KeyboardInterrupt:  # Ctrl-C (or a worker's run stopped by it): start no other run ...
+            for future in pending:
+                future.cancel()
+            for future in pending:  # ... and keep the rows of the runs under way that still finish
+                if future in yielded or future.cancelled():
+                    continue
+                try:
+                    row = future.result()
+                except KeyboardInterrupt:  # stopped at a step with a checkpoint: the same command resumes it
+                    continue
+                yield row
+            raise
+        finally:  # however the loop ends: the pool's exit waits for the runs under way only
+            for future in pending:
+                future.cancel()
 
 
 def train_one(grid: str | None, config: RunConfig, epochs: str) -> dict[str, Any]:
