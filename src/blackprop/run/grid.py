@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,31 +136,43 @@ def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
     from .train import git_commit  # imported and read here: forked workers (Linux) inherit this code and its commit
 
     git_commit()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: list[Future[dict[str, Any]]] = []
-        for grid, config in todo:
-            log(f"queued: {_name(config)}")
-            pending.append(pool.submit(train_one, grid, config, str(epochs)))
-        yielded: set[Future[dict[str, Any]]] = set()
+    queue = list(todo)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_ctrl_c) as pool:
+        running: set[Future[dict[str, Any]]] = set()
+
+        def start_next() -> None:  # one run per free worker: nothing waits in the pool's own queue
+            grid, config = queue.pop(0)
+            log(f"run: {_name(config)}")
+            running.add(pool.submit(train_one, grid, config, str(epochs)))
+
+        for _ in range(min(workers, len(queue))):
+            start_next()
         try:
-            for future in as_completed(pending):
-                yielded.add(future)
-                yield future.result()
-        except KeyboardInterrupt:  # Ctrl-C (or a worker's run stopped by it): start no other run ...
-            for future in pending:
-                future.cancel()
-            for future in pending:  # ... and keep the rows of the runs under way that still finish
-                if future in yielded or future.cancelled():
-                    continue
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    row = future.result()  # a run stopped by Ctrl-C raises TrainingInterrupted here
+                    running.discard(future)
+                    if queue:
+                        start_next()
+                    yield row
+        except KeyboardInterrupt:  # Ctrl-C (the driver's, or a worker's run stopped by it): start no other run
+            queue.clear()
+            for future in list(running):  # the runs under way: a finished one keeps its row
                 try:
                     row = future.result()
                 except KeyboardInterrupt:  # stopped at a step with a checkpoint: the same command resumes it
                     continue
                 yield row
             raise
-        finally:  # however the loop ends: the pool's exit waits for the runs under way only
-            for future in pending:
-                future.cancel()
+        finally:
+            queue.clear()  # however the loop ends (the consumer stopped too): no other run starts
+
+
+def _ignore_ctrl_c() -> None:
+    """A worker between runs ignores Ctrl-C (it would die and break the pool); during a run,
+    ``deferred_interrupt`` handles it, stopping the run at a step with a checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def train_one(grid: str | None, config: RunConfig, epochs: str) -> dict[str, Any]:
