@@ -127,7 +127,8 @@ def accuracy_section(title: str, rows: Rows) -> list[str]:
     for row in rows:
         groups[(row["method"], _label(row), bool(row.get("stale")))][row["task"]].append(row)
     lines = [f"## {title}", "", "Test accuracy (%), mean ± std over seeds (number of seeds) [paper's figure]. "
-             "A row name lists the settings that differ from the task's and the estimator's defaults.", ""]
+             "A row is one method with one set of settings, named by those that differ from today's defaults of the "
+             "task and the estimator († : rows whose command no longer reproduces them).", ""]
     lines += _table(tasks, groups, _metric("test_accuracy"))
     best = [max(p.items(), key=lambda item: item[1]) if (p := _paper(t)) else None for t in tasks]
     if any(b is not None for b in best):
