@@ -1,6 +1,6 @@
 """Issue 17's MNIST-R checks at recipe 3, from the committed rows: the default ISED against every method.
 
-    PYTHONPATH=src python experiments/ised_default/probes/rival_check.py [experiments/ised_default/results.jsonl]
+    PYTHONPATH=src python experiments/ised_default/probes/rival_check.py [RESULTS] [--seeds 0,1,2]
 
 For each task: the default ISED's test mean over its seeds (the newest row of each seed), every other
 method's mean, and whether the default is at least every rival's mean within 0.3 points (issue 17's
@@ -8,14 +8,15 @@ method's mean, and whether the default is at least every rival's mean within 0.3
 defaults are chosen); the goal of the issue; and "no seed below 0.9 of its task's mean". Rows are those
 of recipe 3 (20 epochs, lr 3e-4, low-start-cosine, k = 100) with each method's default settings
 (IndeCateR(+) on count-3-4 with N = 10, the grid's override). NASR is reported but, at chance on
-every task, it is never the best rival. Prints markdown; reads nothing but the results file.
+every task, it is never the best rival. ``--seeds`` keeps only those seeds (issue 17 compares seeds 0-2;
+less-than also has seeds 3-5). Prints markdown; reads nothing but the results file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,10 +36,10 @@ def recipe_3(row: dict) -> bool:
             and row.get("select") in (None, "last") and row.get("network") is None)
 
 
-def newest_by_seed(rows: list[dict]) -> dict[tuple[str, str], dict[int, dict]]:
+def newest_by_seed(rows: list[dict], seeds: set[int] | None) -> dict[tuple[str, str], dict[int, dict]]:
     cells: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
     for row in rows:  # the file is in time order: a later row of a seed replaces an earlier one
-        if recipe_3(row):
+        if recipe_3(row) and (seeds is None or row["seed"] in seeds):
             cells[(row["task"], row["method"])][row["seed"]] = row
     return cells
 
@@ -49,8 +50,13 @@ def mean(runs: dict[int, dict], key: str) -> float | None:
 
 
 def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "experiments/ised_default/results.jsonl")
-    cells = newest_by_seed([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", nargs="?", default="experiments/ised_default/results.jsonl")
+    parser.add_argument("--seeds", help="comma-separated seeds to keep (default: all)")
+    args = parser.parse_args()
+    seeds = {int(s) for s in args.seeds.split(",")} if args.seeds else None
+    rows = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
+    cells = newest_by_seed(rows, seeds)
     for split, key in (("test", "test_accuracy"), ("validation", "valid_accuracy")):
         print(f"\n{split.capitalize()} accuracy (%), mean over seeds (number of seeds):\n")
         print("| task | " + " | ".join(METHODS) + f" | best rival | default - best | within {MARGIN} |"
