@@ -15,7 +15,7 @@ saved atomically and a re-run resumes from it, ending with the same metrics as a
 (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
 The row's ``commit`` is the git commit read when the run first started; a run resumed under other
-code also lists every process's commit, first to last, in ``commits``.
+code also lists each commit it trained under, in order, in ``commits``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
         partial = state.get("partial")
         best = state.get("best")
-        commits = [*state.get("commits", []), commit]  # every process that trained this run, first to last
+        commits = state.get("commits") or [commit]
+        if commits[-1] != commit:  # resumed under other code: each commit the run trained under, in order
+            commits = [*commits, commit]
 
     def snapshot(epochs_done: int, epoch_shuffle: torch.Tensor, within: dict[str, Any] | None) -> dict[str, Any]:
         """The run's whole state: after ``epochs_done`` epochs, plus ``within`` the next one's steps."""
