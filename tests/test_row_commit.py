@@ -1,6 +1,7 @@
-"""A row records the commit of the code the run imported: the commit is read when the run starts, so a
-commit made while a long run trains (rows of other runs, notes) is not written into its row; a run
-resumed from its checkpoint under other code keeps its first commit and lists them all (``commits``)."""
+"""A row records the machine it ran on (CPU model and instruction set, below) and the commit of the code
+the run imported: the commit is read when the run starts, so a commit made while a long run trains (rows
+of other runs, notes) is not written into its row; a run resumed from its checkpoint under other code
+keeps its first commit and lists them all (``commits``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 
 import pytest
+import torch
 
 from blackprop.run.config import RunConfig
 from blackprop.run.interrupt import TrainingInterrupted
@@ -27,6 +29,18 @@ def test_the_row_records_the_commit_read_at_the_start(monkeypatch):
                                        test_size=32, threads=1, progress=False), on_epoch=someone_commits)
     assert head["commit"] == "after"  # the callback ran
     assert row["commit"] == "before"
+    assert row["processor"] == train_module.processor("cpu")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads the model from Linux's /proc/cpuinfo")
+def test_the_row_names_the_processor_and_the_instruction_set_torch_uses():
+    """A fixed seed repeats its figures on one kind of CPU only (AVX2 and AVX512 kernels sum in other
+    orders), so a row names both: the model as the kernel reports it, and torch's dispatch level."""
+    described = train_module.processor("cpu")
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert described.endswith(f", {capability}") and capability
+    models = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    assert described == f"{models[0]}, {capability}"
 
 
 def test_a_resumed_run_keeps_the_commit_it_started_with_and_lists_every_commit(monkeypatch, tmp_path):
