@@ -32,6 +32,24 @@ def test_the_row_records_the_commit_read_at_the_start(monkeypatch):
     assert row["processor"] == train_module.processor("cpu")
 
 
+def test_a_run_resumed_on_another_kind_of_cpu_lists_both(monkeypatch, tmp_path):
+    machine = {"name": "cpu A, AVX2"}
+    monkeypatch.setattr(train_module, "processor", lambda device="cpu": machine["name"])
+    config = RunConfig(task="sum2", method="ised", epochs=2, train_size=64, valid_size=32, test_size=32, threads=1,
+                       progress=False, checkpoint=str(tmp_path / "run.pt"))
+
+    def ctrl_c_after_the_first_epoch(row: dict) -> None:
+        if row["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        train_module.train(config, on_epoch=ctrl_c_after_the_first_epoch)
+    machine["name"] = "cpu B, AVX512"  # the checkpoint was copied to another machine
+    row = train_module.train(config)
+    assert row["processor"] == "cpu A, AVX2"
+    assert row["processors"] == ["cpu A, AVX2", "cpu B, AVX512"]
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads the model from Linux's /proc/cpuinfo")
 def test_the_row_names_the_processor_and_the_instruction_set_torch_uses():
     """A fixed seed repeats its figures on one kind of CPU only (AVX2 and AVX512 kernels sum in other

@@ -14,8 +14,9 @@ ISED paper's way of scoring its own runs. With ``checkpoint`` set, the state aft
 saved atomically and a re-run resumes from it, ending with the same metrics as an uninterrupted run
 (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
-The row's ``commit`` is the git commit read when the run first started; a run resumed under other
-code also lists each commit it trained under, in order, in ``commits``.
+The row's ``commit`` is the git commit read when the run first started, and its ``processor`` the
+machine it started on; a run resumed under other code, or on another kind of machine, also lists each
+one it trained under, in order, in ``commits`` / ``processors``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
     history: list[dict[str, Any]] = []
     start_epoch, elapsed = 0, 0.0
     commits: list[str | None] = [commit]
+    processors = [processor(device)]
     path = Path(config.checkpoint) if config.checkpoint else None
     partial: dict[str, Any] | None = None  # set when a Ctrl-C stopped the saved run within an epoch
     best: dict[str, Any] | None = None  # select="best-valid": the epoch with the highest validation accuracy
@@ -94,9 +96,8 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
         partial = state.get("partial")
         best = state.get("best")
-        commits = state.get("commits") or [commit]
-        if commits[-1] != commit:  # resumed under other code: each commit the run trained under, in order
-            commits = [*commits, commit]
+        commits = _then(state.get("commits"), commit)  # resumed under other code, or on another machine
+        processors = _then(state.get("processors"), processors[0])
 
     def snapshot(epochs_done: int, epoch_shuffle: torch.Tensor, within: dict[str, Any] | None) -> dict[str, Any]:
         """The run's whole state: after ``epochs_done`` epochs, plus ``within`` the next one's steps."""
@@ -107,6 +108,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "layer_rng": (g.get_state() if (g := layer.generator(device)) is not None else None),
             "program": program.state_dict(), "partial": within, "best": best, "commits": commits,
+            "processors": processors,
         }
 
     # --- the epochs (a first Ctrl-C stops at the next step with a resumable checkpoint) ------------
@@ -205,8 +207,9 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         **({"llm": client.stats.as_dict()} if client is not None else {}),
         "history": history,
         "data_source": getattr(train_data, "source", None),
-        "device": str(device), "processor": processor(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        "device": str(device), "processor": processors[0],
+        **({"processors": processors} if len(processors) > 1 else {}),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
         "version": __version__, "commit": commits[0],
         **({"commits": commits} if len(set(commits)) > 1 else {}),
     }
@@ -282,6 +285,13 @@ def _save_to(path: Path | None, state: dict[str, Any]) -> Path:
 def _resume_hint(saved: Path, path: Path | None, where: str) -> str:
     again = "the same command" if path is not None else f"the same command with --checkpoint {saved}"
     return f"interrupted ({where}); the run is saved in {saved}: {again} resumes it where it stopped"
+
+
+def _then(seen: list[Any] | None, current: Any) -> list[Any]:
+    """What a resumed run trained under so far (a checkpoint's list, None before it kept one), then
+    ``current`` unless it is already the last: ``_then(["a"], "b") == ["a", "b"]``, ``_then(["a"], "a") == ["a"]``."""
+    seen = seen or [current]
+    return seen if seen[-1] == current else [*seen, current]
 
 
 @functools.cache
