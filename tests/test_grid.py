@@ -208,3 +208,44 @@ def test_ctrl_c_stops_a_two_worker_bench_and_loses_nothing(study):
     assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
         (m, s) for m in ("exact", "ised") for s in range(4))  # each run once
     assert not list((study / "checkpoints").glob("*.pt"))
+
+
+CLUSTER_DRIVER = """
+import sys
+import distributed
+from blackprop.cli import main
+if __name__ == "__main__":
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        code = main(["bench", sys.argv[1], "--cluster", cluster.scheduler_address])
+    sys.exit(code)
+"""
+
+
+def test_ctrl_c_stops_a_cluster_bench_at_a_step_and_loses_nothing(study):
+    """On a dask cluster no signal reaches the workers: the driver's Ctrl-C sets a cluster-wide event,
+    and the runs under way stop at their next step with a checkpoint, as they do in local workers."""
+    pytest.importorskip("distributed")
+    (study / "spec.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
+                                     .replace("epochs = 1, train_size = 32", "epochs = 3, train_size = 512"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", CLUSTER_DRIVER, str(study)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True, env=env)
+    epochs, results = study / "epochs.jsonl", study / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while not (epochs.exists() and epochs.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the grid ended before the first epoch could be seen"
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()[-2000:]
+    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    saved = list((study / "checkpoints").glob("*.pt"))
+    stopped = [line for line in out.decode().splitlines() if line.startswith("stopped: ")]
+    assert saved and len(stopped) == len(saved) and len(rows) + len(saved) < 8  # no run started after the Ctrl-C
+    assert all("step" in line or "after" in line for line in stopped)
+    assert main(["bench", str(study)]) == 0
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
+        (m, s) for m in ("exact", "ised") for s in range(4))  # each run once
+    assert not list((study / "checkpoints").glob("*.pt"))

@@ -120,13 +120,7 @@ def run_grid(jobs: list[Job], results: Path, *, record: dict[str, Any], workers:
 def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
              log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
     if cluster is not None:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-
-        with Client(cluster) as client:
-            futures = [client.submit(train_one, grid, config, str(epochs), pure=False) for grid, config in todo]
-            for future in dask_completed(futures):
-                yield future.result()
+        yield from _execute_on_cluster(todo, epochs, cluster, log)
         return
     if workers <= 1:
         for grid, config in todo:
@@ -169,18 +163,70 @@ def _execute(todo: list[Job], epochs: Path, workers: int, cluster: str | None,
             queue.clear()  # however the loop ends (the consumer stopped too): no other run starts
 
 
+def _execute_on_cluster(todo: list[Job], epochs: Path, cluster: str,
+                        log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    """Every run as a task on a dask cluster's workers. A Ctrl-C of this driver sets a cluster-wide
+    event: each run under way stops at its next step with a checkpoint (as a local Ctrl-C would), a run
+    not yet started does not start, and the rows of runs that finished meanwhile are kept."""
+    import uuid
+
+    from distributed import Client, Event
+    from distributed import as_completed as dask_completed
+
+    with Client(cluster) as client:
+        stop = Event(f"blackprop-bench-stop-{uuid.uuid4().hex}", client=client)
+        futures = [client.submit(_train_on_worker, grid, config, str(epochs), stop.name, pure=False)
+                   for grid, config in todo]
+        collected: set[str] = set()
+        try:
+            for future in dask_completed(futures):
+                collected.add(future.key)
+                yield future.result()
+        except KeyboardInterrupt:
+            log("Ctrl-C: the cluster's runs under way stop at their next step with a checkpoint; no other run "
+                "starts (Ctrl-C again to leave them running)")
+            stop.set()
+            for future in dask_completed([f for f in futures if f.key not in collected]):
+                row = future.result()
+                if "_stopped" not in row:
+                    yield row
+                elif row["_stopped"]:
+                    log(f"stopped: {row['_stopped']}")
+            raise
+        finally:
+            stop.set()  # however the loop ends (the consumer stopped too): no other run starts
+
+
+def _train_on_worker(grid: str | None, config: RunConfig, epochs: str, stop_event: str) -> dict[str, Any]:
+    """``train_one`` as a dask task, stopped when the driver sets the event named ``stop_event``: returns
+    ``{"_stopped": message}`` (empty for a run that never started) instead of raising the interrupt,
+    since a ``KeyboardInterrupt`` raised in a task takes its dask worker down."""
+    from distributed import Event
+
+    from .interrupt import TrainingInterrupted
+
+    stop = Event(stop_event)
+    if stop.is_set():
+        return {"_stopped": ""}
+    try:
+        return train_one(grid, config, epochs, stop_when=stop.is_set)
+    except TrainingInterrupted as stopped:
+        return {"_stopped": f"{_name(config)}: {stopped}"}
+
+
 def _ignore_ctrl_c() -> None:
     """A worker between runs ignores Ctrl-C (it would die and break the pool); during a run,
     ``deferred_interrupt`` handles it, stopping the run at a step with a checkpoint."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def train_one(grid: str | None, config: RunConfig, epochs: str) -> dict[str, Any]:
+def train_one(grid: str | None, config: RunConfig, epochs: str,
+              stop_when: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train one run (in any process); its epochs are appended to ``epochs`` as they finish."""
     from .train import train
 
     tag = {"run": run_id(config), "task": config.task, "method": config.method, "seed": config.seed}
-    row = train(config, on_epoch=epoch_writer(Path(epochs), tag))
+    row = train(config, on_epoch=epoch_writer(Path(epochs), tag), stop_when=stop_when)
     return {**({"grid": grid} if grid else {}), **row, "_checkpoint": config.checkpoint}
 
 

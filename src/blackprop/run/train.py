@@ -14,6 +14,8 @@ ISED paper's way of scoring its own runs. With ``checkpoint`` set, the state aft
 saved atomically and a re-run resumes from it, ending with the same metrics as an uninterrupted run
 (``blackprop.run.checkpoint``). A first Ctrl-C stops at the next step boundary and
 saves the run (at ``checkpoint``, else a temporary file), so it resumes exactly; see ``blackprop.run.interrupt``.
+``stop_when`` (a predicate polled every couple of seconds) asks for the same stop where no Ctrl-C can
+arrive: ``blackprop bench --cluster`` sets a cluster-wide event when its driver gets a Ctrl-C.
 The row's ``commit`` is the git commit read when the run first started, and its ``processor`` the
 machine it started on; a run resumed under other code, or on another kind of machine, also lists each
 one it trained under, in order, in ``commits`` / ``processors``.
@@ -46,7 +48,8 @@ from .interrupt import TrainingInterrupted, deferred_interrupt
 __all__ = ["evaluate", "git_commit", "marginal_accuracy", "train"]
 
 
-def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          stop_when: Callable[[], bool] | None = None) -> dict[str, Any]:
     # --- the run's settings, data, network, program and optimiser -------------------------------
     commit = git_commit()  # the code this process imported: not HEAD when the row is written
     task = get_task(config.task)
@@ -112,7 +115,7 @@ def train(config: RunConfig, on_epoch: Callable[[dict[str, Any]], None] | None =
         }
 
     # --- the epochs (a first Ctrl-C stops at the next step with a resumable checkpoint) ------------
-    with deferred_interrupt() as stop:
+    with deferred_interrupt(also=stop_when) as stop:
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
             for group in optimizer.param_groups:
