@@ -27,6 +27,11 @@ work done, while elapsed time mostly measures the other jobs. To measure another
 library with the same script, put its ``src`` first on PYTHONPATH; the record names where
 blackprop was imported from. Writes ``results.jsonl`` (one line per run: commit,
 torch version, device, threads) and ``report.md`` (the latest run) under ``--out``.
+
+``--device cuda`` runs every network, belief and layer on the GPU (wall time, the GPU synchronised
+around each timed block) and counts, for each layer, the host-device synchronisations of one step
+(``torch.cuda.set_sync_debug_mode``): the issue asks for none per tuple, so the count must not grow
+with the number of distinct tuples.
 """
 
 from __future__ import annotations
@@ -56,14 +61,34 @@ BATCH, K = 16, 100
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 clock = time.process_time
+DEVICE = torch.device("cpu")
+
+
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def timed(fn: Callable[[], Any], calls: int) -> float:
-    """Mean seconds of ``calls`` calls of fn."""
+    """Mean seconds of ``calls`` calls of fn (on CUDA, until the GPU has finished them)."""
+    synchronize()
     start = clock()
     for _ in range(calls):
         fn()
+    synchronize()
     return (clock() - start) / calls
+
+
+def syncs_per_step(fn: Callable[[], Any]) -> int:
+    """Host-device synchronisations in one call of fn (CUDA only): the warnings of sync debug mode."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def medians(steps: dict[str, tuple[Callable[[], Any], int]], repeats: int, warm: bool = True) -> dict[str, float]:
@@ -78,9 +103,9 @@ def medians(steps: dict[str, tuple[Callable[[], Any], int]], repeats: int, warm:
 
 
 def network_step() -> Callable[[], None]:
-    network = MNISTNet()
+    network = MNISTNet().to(DEVICE)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
-    images = torch.randn(32, 1, 28, 28)
+    images = torch.randn(32, 1, 28, 28, device=DEVICE)
 
     def step() -> None:
         optimizer.zero_grad()
@@ -105,8 +130,8 @@ def layer_step(program: Any, beliefs: list[torch.Tensor], target: Any, draws: bo
 def sum_layers(n: int) -> dict[str, Callable[[], None]]:
     digit = bp.Discrete(range(10))
     generator = torch.Generator().manual_seed(n)
-    logits = [(torch.randn(BATCH, 10, generator=generator).requires_grad_(), None) for _ in range(n)]
-    target = torch.randint(0, 9 * n + 1, (BATCH,), generator=generator)
+    logits = [(torch.randn(BATCH, 10, generator=generator).to(DEVICE).requires_grad_(), None) for _ in range(n)]
+    target = torch.randint(0, 9 * n + 1, (BATCH,), generator=generator).to(DEVICE)
     output = bp.Discrete(range(9 * n + 1))
     steps = {f"sum{n} Program": layer_step(bp.Program(_sum, (digit,) * n, output), logits, target)}
     if 10**n <= K:
@@ -132,8 +157,8 @@ def hwf_layers() -> dict[str, Callable[[], None]]:
     task = get_task("hwf")
     data = task.data("train", BATCH)
     symbols = data.symbols[:BATCH]
-    lengths = (symbols >= 0).sum(dim=1)
-    logits = half_trained(symbols, 14, torch.Generator().manual_seed(1), 4.0).requires_grad_()
+    lengths = (symbols >= 0).sum(dim=1).to(DEVICE)
+    logits = half_trained(symbols, 14, torch.Generator().manual_seed(1), 4.0).to(DEVICE).requires_grad_()
     return {"hwf Program": layer_step(task.make_program(), [(logits, lengths)], data.labels[:BATCH]),
             "hwf BatchedProgram": layer_step(make_hwf_batched_program(), [(logits, lengths)], data.labels[:BATCH])}
 
@@ -146,8 +171,9 @@ def sudoku_layers() -> dict[str, Callable[[], None]]:
     lengths = given.sum(dim=1)
     order = torch.sort((~given).to(torch.int8), dim=1, stable=True).indices  # given cells first
     digits = torch.gather(board, 1, order).masked_fill(~(torch.arange(81) < lengths.unsqueeze(1)), -1)
-    logits = half_trained(digits, 9, torch.Generator().manual_seed(2), 7.0).requires_grad_()
-    positions = (1e4 * torch.nn.functional.one_hot(order, 81).float()).requires_grad_()  # softmax: exactly one-hot
+    logits = half_trained(digits, 9, torch.Generator().manual_seed(2), 7.0).to(DEVICE).requires_grad_()
+    positions = (1e4 * torch.nn.functional.one_hot(order, 81).float()).to(DEVICE).requires_grad_()  # exactly one-hot
+    lengths = lengths.to(DEVICE)
     return {"sudoku Program": layer_step(task.make_program(), [(logits, lengths), (positions, lengths)],
                                          data.labels[:BATCH])}
 
@@ -168,11 +194,11 @@ def epoch_steps(name: str, batches: int) -> dict[str, tuple[Callable[[], Any], i
     make_program = make_hwf_batched_program if name == "hwf-batched" else task.make_program
     data = task.data("train", batches * BATCH)
     rows = torch.arange(batches * BATCH).split(BATCH)
-    images = [data.images(r) for r in rows]
-    labels = [data.label_values(r) for r in rows]
-    symbols = [data.symbols[r] for r in rows]
+    images = [data.images(r).to(DEVICE) for r in rows]
+    labels = [_to_device(data.label_values(r)) for r in rows]
+    symbols = [data.symbols[r].to(DEVICE) for r in rows]
     torch.manual_seed(0)
-    model = task.make_model()
+    model = task.make_model().to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # small: both epochs see a similar network
     k = task.defaults.num_samples or K
 
@@ -194,6 +220,10 @@ def epoch_steps(name: str, batches: int) -> dict[str, tuple[Callable[[], Any], i
     return {f"{name} ISED epoch": (ised_epoch, 1), f"{name} supervised epoch": (supervised_epoch, 1)}
 
 
+def _to_device(labels: Any) -> Any:
+    return labels.to(DEVICE) if isinstance(labels, torch.Tensor) else labels
+
+
 def git(*args: str) -> str | None:
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
@@ -212,8 +242,14 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/layer_speed")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: this process's CPU time (steady on a shared machine; default); wall: elapsed time")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (wall time: the GPU's work is not CPU time)")
     args = parser.parse_args()
-    global clock
+    global clock, DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device")
+    if DEVICE.type == "cuda":
+        args.clock = "wall"
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -229,17 +265,20 @@ def main() -> None:
                   for name, fn in layers.items()})
     began = time.perf_counter()
     ms = medians(steps, args.repeats)
+    syncs = {name: syncs_per_step(fn) for name, fn in layers.items()} if DEVICE.type == "cuda" else {}
     epochs: dict[str, float] = {}
     for name in EPOCH_TASKS:
         epochs.update(medians(epoch_steps(name, args.batches), max(3, args.repeats // 2), warm=False))
     unit = ms["MNISTNet step"]
     record = {
         "label": args.label, "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
-        "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
+        "torch": torch.__version__, "python": platform.python_version(), "device": str(DEVICE),
+        "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None,
         "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
         "clock": args.clock, "blackprop": str(Path(bp.__file__).parent), "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
         "layer_ms": {name: round(v, 3) for name, v in ms.items()},
         "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
+        "syncs_per_step": syncs or None,
         "epoch_ms": {name: round(v, 1) for name, v in epochs.items()},
         "epoch_ratio": {name: round(epochs[f"{name} ISED epoch"] / epochs[f"{name} supervised epoch"], 3)
                         for name in EPOCH_TASKS},
@@ -252,6 +291,9 @@ def main() -> None:
              f"MNISTNet step (forward, backward, Adam on 32 images): {unit:.2f} ms", "",
              "| ISED layer (B=16, k=100 draws unless 'default', forward+backward) | ms | / MNISTNet step |", "|---|---|---|"]
     lines += [f"| {name} | {ms[name]:.2f} | {ms[name] / unit:.3f} |" for name in layers]
+    if syncs:
+        lines += ["", "Host-device synchronisations in one layer step (`torch.cuda.set_sync_debug_mode`):", "",
+                  "| layer | syncs |", "|---|---|", *(f"| {name} | {count} |" for name, count in syncs.items())]
     lines += ["", f"Epochs of {args.batches} batches of 16 (not a full epoch), a fresh memo in each:", "",
               "| task | ISED epoch ms | supervised epoch ms | ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {epochs[f'{name} ISED epoch']:.0f} | {epochs[f'{name} supervised epoch']:.0f} | "
