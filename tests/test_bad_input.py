@@ -338,3 +338,50 @@ def test_ctrl_c_without_a_checkpoint_saves_to_a_temporary_file(interruptible):
     saved = str(stopped.value).split("saved in ")[1].split(":")[0]
     assert os.path.getsize(saved) > 0
     os.unlink(saved)
+
+
+def test_stop_when_stops_a_run_in_a_thread_at_a_step_that_resumes_exactly(interruptible, tmp_path):
+    """Where no SIGINT arrives (a run in a worker thread, as on a dask worker), ``stop_when`` asks for the
+    same stop: at a step, with a checkpoint that resumes to the uninterrupted run's figures."""
+    import threading
+
+    _CALLS[:] = [0, 0]
+    uninterrupted = train(interruptible())
+    checkpoint, outcome = tmp_path / "run.pt", {}
+
+    def asked() -> bool:
+        return _CALLS[0] >= 40  # after some program calls of the first epoch
+
+    def run() -> None:
+        try:
+            outcome["row"] = train(interruptible(str(checkpoint)), stop_when=asked)
+        except TrainingInterrupted as stopped:
+            outcome["stopped"] = str(stopped)
+
+    _CALLS[:] = [0, 0]
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    assert "row" not in outcome and "epoch 1/2, step" in outcome["stopped"]
+    assert torch.load(checkpoint, weights_only=False)["partial"]["step"] < 4
+    assert _same(train(interruptible(str(checkpoint))), uninterrupted)
+
+
+def test_an_interrupts_predicate_is_polled_at_most_every_poll_seconds_and_then_holds(monkeypatch):
+    from blackprop.run import interrupt
+
+    now, answers, polls = [100.0], iter([False, True]), []
+    monkeypatch.setattr(interrupt.time, "monotonic", lambda: now[0])
+
+    def also() -> bool:
+        polls.append(now[0])
+        return next(answers)
+
+    stop = interrupt.Interrupt(also, poll_seconds=10.0)
+    assert stop.requested is False
+    now[0] = 109.0
+    assert stop.requested is False and polls == [100.0]  # within 10 s of the last poll: not asked again
+    now[0] = 110.0
+    assert stop.requested is True and polls == [100.0, 110.0]
+    now[0] = 200.0
+    assert stop.requested is True and polls == [100.0, 110.0]  # once asked, always asked (no more polls)
