@@ -18,7 +18,11 @@ Measures, in one process:
   epoch (NLL of the true symbols) on the same images with the same network, for sum2, sum4 and hwf, and
   for hwf-batched (hwf's program as ``make_hwf_batched_program``, the formula evaluated in tensors, also
   the row "hwf BatchedProgram" above): ``--batches`` batches of 16 (not a full epoch, to fit a shared
-  machine), a fresh program (empty memo) in each repetition.
+  machine), a fresh program (empty memo) in each repetition;
+* the Python a ``Program`` layer cannot avoid on sum2/4/8/16: each step's new tuples (its program calls,
+  counted by the program's stats during the timing) turned into Python tuples, one call of the program
+  each, the outputs back into a tensor (``python_floor``): what the issue allows ("Python entered once
+  per distinct tuple that is not yet cached"), timed alone, so the layer's own overhead is the rest.
 
 Every figure is the median of ``--repeats`` repetitions (each the mean over a block of calls), taken
 in turns so that machine load hits all alike, in CPU time of this process by default (``--clock
@@ -133,7 +137,9 @@ def sum_layers(n: int) -> dict[str, Callable[[], None]]:
     logits = [(torch.randn(BATCH, 10, generator=generator).to(DEVICE).requires_grad_(), None) for _ in range(n)]
     target = torch.randint(0, 9 * n + 1, (BATCH,), generator=generator).to(DEVICE)
     output = bp.Discrete(range(9 * n + 1))
-    steps = {f"sum{n} Program": layer_step(bp.Program(_sum, (digit,) * n, output), logits, target)}
+    program = bp.Program(_sum, (digit,) * n, output)
+    PROGRAMS[f"sum{n} Program"] = program
+    steps = {f"sum{n} Program": layer_step(program, logits, target)}
     if 10**n <= K:
         steps[f"sum{n} Program, default"] = layer_step(bp.Program(_sum, (digit,) * n, output), logits, target, draws=False)
     steps[f"sum{n} BatchedProgram"] = layer_step(bp.BatchedProgram(_sum, (digit,) * n, output), logits, target)
@@ -142,6 +148,22 @@ def sum_layers(n: int) -> dict[str, Callable[[], None]]:
 
 def _sum(*digits: Any) -> Any:
     return sum(digits)
+
+
+PROGRAMS: dict[str, Any] = {}  # the Program layers' programs, whose stats count the calls of each step
+
+
+def python_floor(n: int, calls: int) -> Callable[[], None]:
+    """The part of a ``sum<n> Program`` step no layer can avoid: ``calls`` new tuples (the step's count of
+    program calls, from the program's stats) turned into Python tuples, one call of the program each,
+    and the outputs back into a tensor. The issue allows Python "once per distinct tuple not yet
+    cached"; this times exactly that and nothing else."""
+    rows = torch.randint(0, 10, (max(calls, 1), n), generator=torch.Generator().manual_seed(n))
+
+    def step() -> None:
+        torch.tensor([_sum(*row) for row in rows.tolist()])
+
+    return step
 
 
 def half_trained(symbols: torch.Tensor, classes: int, generator: torch.Generator, strength: float) -> torch.Tensor:
@@ -265,6 +287,10 @@ def main() -> None:
                   for name, fn in layers.items()})
     began = time.perf_counter()
     ms = medians(steps, args.repeats)
+    runs = 1 + args.repeats * args.calls  # the warm-up call and the timed ones
+    calls_per_step = {name: round(program.stats.calls / runs) for name, program in PROGRAMS.items()}
+    floors = medians({f"{name}: its calls alone": (python_floor(int(name[3:].split()[0]), calls), args.calls)
+                      for name, calls in calls_per_step.items()}, args.repeats)
     syncs = {name: syncs_per_step(fn) for name, fn in layers.items()} if DEVICE.type == "cuda" else {}
     epochs: dict[str, float] = {}
     for name in EPOCH_TASKS:
@@ -278,6 +304,9 @@ def main() -> None:
         "clock": args.clock, "blackprop": str(Path(bp.__file__).parent), "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
         "layer_ms": {name: round(v, 3) for name, v in ms.items()},
         "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
+        "calls_per_step": calls_per_step,
+        "python_floor_ms": {name: round(v, 3) for name, v in floors.items()},
+        "python_floor_ratio": {name: round(v / ms["MNISTNet step"], 4) for name, v in floors.items()},
         "syncs_per_step": syncs or None,
         "epoch_ms": {name: round(v, 1) for name, v in epochs.items()},
         "epoch_ratio": {name: round(epochs[f"{name} ISED epoch"] / epochs[f"{name} supervised epoch"], 3)
@@ -291,6 +320,11 @@ def main() -> None:
              f"MNISTNet step (forward, backward, Adam on 32 images): {unit:.2f} ms", "",
              "| ISED layer (B=16, k=100 draws unless 'default', forward+backward) | ms | / MNISTNet step |", "|---|---|---|"]
     lines += [f"| {name} | {ms[name]:.2f} | {ms[name] / unit:.3f} |" for name in layers]
+    lines += ["", "The Python a `Program` layer cannot avoid: each step's new tuples (program calls per step, from the "
+              "program's stats) as Python tuples, one call each, outputs back to a tensor, timed alone:", "",
+              "| layer | program calls per step | ms | / MNISTNet step |", "|---|---|---|---|"]
+    lines += [f"| {name} | {calls_per_step[name]} | {floors[name + ': its calls alone']:.2f} | "
+              f"{floors[name + ': its calls alone'] / unit:.3f} |" for name in calls_per_step]
     if syncs:
         lines += ["", "Host-device synchronisations in one layer step (`torch.cuda.set_sync_debug_mode`):", "",
                   "| layer | syncs |", "|---|---|", *(f"| {name} | {count} |" for name, count in syncs.items())]
