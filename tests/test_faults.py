@@ -376,7 +376,7 @@ def test_bench_results_file_cut_by_a_kill_is_repaired(tmp_path, monkeypatch):
 
     out = tmp_path / "grid.jsonl"
     out.write_text('{"task": "sum2", "method": "ised", "seed": 9, "epo')  # kill -9 mid-line
-    monkeypatch.setattr(sys.modules["blackprop.run.train"], "train", lambda config, on_epoch=None: {
+    monkeypatch.setattr(sys.modules["blackprop.run.train"], "train", lambda config, on_epoch=None, stop_when=None: {
         "task": config.task, "method": config.method, "seed": config.seed, "valid_accuracy": 0.5,
         "test_accuracy": 0.5, "seconds": 1.0})
     grid.run_grid([(None, RunConfig(task="sum2", epochs=1, train_size=8, test_size=8))], out, record={},

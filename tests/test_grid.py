@@ -226,8 +226,10 @@ def test_ctrl_c_stops_a_cluster_bench_at_a_step_and_loses_nothing(study):
     """On a dask cluster no signal reaches the workers: the driver's Ctrl-C sets a cluster-wide event,
     and the runs under way stop at their next step with a checkpoint, as they do in local workers."""
     pytest.importorskip("distributed")
-    (study / "spec.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3]")
-                                     .replace("epochs = 1, train_size = 32", "epochs = 3, train_size = 512"))
+    # runs of about 2.5 s an epoch (one thread alone): a run polls the event every 2 s, and after the first
+    # epoch seen, two remain, so no run can end before it is asked to stop
+    (study / "spec.toml").write_text(SPEC
+                                     .replace("epochs = 1, train_size = 32", "epochs = 3, train_size = 2048"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen([sys.executable, "-c", CLUSTER_DRIVER, str(study)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True, env=env)
@@ -242,10 +244,10 @@ def test_ctrl_c_stops_a_cluster_bench_at_a_step_and_loses_nothing(study):
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     saved = list((study / "checkpoints").glob("*.pt"))
     stopped = [line for line in out.decode().splitlines() if line.startswith("stopped: ")]
-    assert saved and len(stopped) == len(saved) and len(rows) + len(saved) < 8  # no run started after the Ctrl-C
-    assert all("step" in line or "after" in line for line in stopped)
+    assert saved and len(stopped) == len(saved) and len(rows) + len(saved) <= 2  # no run started after the Ctrl-C
+    assert all(", step " in line for line in stopped)  # within an epoch, not at its end
     assert main(["bench", str(study)]) == 0
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted((r["method"], r["seed"]) for r in rows) == sorted(
-        (m, s) for m in ("exact", "ised") for s in range(4))  # each run once
+        (m, s) for m in ("exact", "ised") for s in range(2))  # each run once
     assert not list((study / "checkpoints").glob("*.pt"))
