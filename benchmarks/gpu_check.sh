@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Issue 19's GPU measurement, as one prepared command for a session lent a GPU machine (device tool).
 #
-#   bash benchmarks/gpu_check.sh prepare      # here: packs the data the benchmark reads into .gpu/ (ignored)
+#   bash benchmarks/gpu_check.sh prepare      # here: packs the data the benchmark reads into .gpu/ (in .gitignore)
 #   run(carry=[".gpu"], timeout_s=540, command="bash benchmarks/gpu_check.sh device")   # there
 #
 # "device" unpacks the data into a cache folder, runs benchmarks/layer_speed.py on cuda (wall time,
 # host-device synchronisations per layer step counted) and on the same machine's CPU (one thread,
 # for the ratio between them), times 20 steps of sum1024 (issue 21) on cuda, and leaves reports and
-# results under $OUT. The working tree travels
-# (about 15 MB) with .gpu/ (MNIST gzipped, the sudoku boards, the operator symbols: about 15 MB).
+# results under $OUT. The working tree (about 15 MB) travels with .gpu/ (MNIST gzipped, the sudoku
+# boards, the operator symbols: about 15 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -16,14 +16,13 @@ prepare)
     cache="${BLACKPROP_DATA:-$HOME/.cache/blackprop}"
     symbols="${BLACKPROP_SYMBOLS:-../shared/data/mdas_symbols_v1.zip}"
     [ -f "$cache/mnist/train-images-idx3-ubyte" ] || { echo "no MNIST in $cache: run 'make demo' first" >&2; exit 2; }
-    grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
     rm -rf .gpu && mkdir -p .gpu/mnist
     for f in "$cache"/mnist/*; do gzip -c "$f" > ".gpu/mnist/$(basename "$f").gz"; done
     cp -r "$cache/sudoku" .gpu/sudoku
     cp "$symbols" .gpu/symbols.zip
     du -sh .gpu ;;
 device)
-    export BLACKPROP_DATA=/tmp/blackprop-data BLACKPROP_SYMBOLS="$PWD/.gpu/symbols.zip" PYTHONPATH="$PWD/src"
+    export BLACKPROP_DATA="${TMPDIR:-/tmp}/blackprop-data" BLACKPROP_SYMBOLS="$PWD/.gpu/symbols.zip" PYTHONPATH="$PWD/src"
     export PYTHONUNBUFFERED=1 OUT="${OUT:-/tmp/gpu-check}"
     mkdir -p "$BLACKPROP_DATA/mnist" "$OUT"
     for f in .gpu/mnist/*.gz; do gunzip -c "$f" > "$BLACKPROP_DATA/mnist/$(basename "$f" .gz)"; done

@@ -56,6 +56,7 @@ import torch
 
 import blackprop as bp
 from blackprop.models import MNISTNet
+from blackprop.run.train import processor
 from blackprop.spaces import padded
 from blackprop.tasks import get_task
 from blackprop.tasks.hwf.tensor_formula import make_hwf_batched_program
@@ -299,8 +300,7 @@ def main() -> None:
     record = {
         "label": args.label, "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
         "torch": torch.__version__, "python": platform.python_version(), "device": str(DEVICE),
-        "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None,
-        "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "processor": processor(DEVICE), "threads": torch.get_num_threads(),  # processor: CPU, instruction set, GPU
         "clock": args.clock, "blackprop": str(Path(bp.__file__).parent), "repeats": args.repeats, "batch": BATCH, "k": K, "epoch_batches": args.batches,
         "layer_ms": {name: round(v, 3) for name, v in ms.items()},
         "layer_ratio": {name: round(v / unit, 4) for name, v in ms.items() if name != "MNISTNet step"},
